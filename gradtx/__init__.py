@@ -1,0 +1,1 @@
+"""gradtx: composable gradient transformations for JAX."""
