@@ -1,1 +1,119 @@
-"""gradtx: composable gradient transformations for JAX."""
+"""gradtx: composable gradient transformations for JAX.
+
+An optimizer is a pure pair ``(init, update)``; optimizers are chains of
+building blocks named for the factors of the lecture's unified update
+
+    Δθ_t = − α_t / √(G_t + ε) · M_t
+
+The whole public API is listed here, grouped by concept.
+"""
+
+# The protocol and its combinators.
+# α/G/M building blocks.
+from gradtx.blocks.constraints import add_decayed_weights, clip, clip_by_global_norm
+from gradtx.blocks.learning_rate import scale, scale_by_learning_rate, scale_by_schedule
+from gradtx.blocks.momentum import ema, trace
+from gradtx.blocks.preconditioners import (
+    scale_by_adadelta,
+    scale_by_adam,
+    scale_by_adamax,
+    scale_by_amsgrad,
+    scale_by_rms,
+    scale_by_rss,
+)
+from gradtx.core.base import (
+    ChainState,
+    EmptyState,
+    GradientTransformation,
+    apply_updates,
+    chain,
+    identity,
+    named_chain,
+    stateless,
+)
+
+# Hyperparameters held in the state.
+from gradtx.core.hyperparams import ScheduledValue, get_hyperparams, set_hyperparams
+
+# Tree helpers.
+from gradtx.core.tree import (
+    tree_cast,
+    tree_full_like,
+    tree_global_norm,
+    tree_sum_of_squares,
+    tree_vdot,
+    tree_zeros_like,
+)
+
+# Interop.
+from gradtx.interop import as_optax
+
+# Optimizers.
+from gradtx.optimizers.lecture import (
+    adadelta,
+    adagrad,
+    adam,
+    adamax,
+    adamw,
+    amsgrad,
+    nadam,
+    rmsprop,
+    sgd,
+)
+from gradtx.optimizers.unified import unified
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # protocol
+    "GradientTransformation",
+    "ChainState",
+    "EmptyState",
+    "chain",
+    "named_chain",
+    "identity",
+    "stateless",
+    "apply_updates",
+    # hyperparameters
+    "ScheduledValue",
+    "get_hyperparams",
+    "set_hyperparams",
+    # tree helpers
+    "tree_cast",
+    "tree_full_like",
+    "tree_global_norm",
+    "tree_sum_of_squares",
+    "tree_vdot",
+    "tree_zeros_like",
+    # α
+    "scale_by_learning_rate",
+    "scale",
+    "scale_by_schedule",
+    # G
+    "scale_by_rss",
+    "scale_by_rms",
+    "scale_by_adam",
+    "scale_by_adadelta",
+    "scale_by_adamax",
+    "scale_by_amsgrad",
+    # M
+    "trace",
+    "ema",
+    # constraints
+    "add_decayed_weights",
+    "clip",
+    "clip_by_global_norm",
+    # optimizers
+    "sgd",
+    "adagrad",
+    "rmsprop",
+    "adadelta",
+    "adam",
+    "adamw",
+    "nadam",
+    "adamax",
+    "amsgrad",
+    "unified",
+    # interop
+    "as_optax",
+]

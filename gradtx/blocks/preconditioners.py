@@ -1,0 +1,390 @@
+"""G_t: the adaptive scalings 1/√(G_t + ε) of the unified update.
+
+Notation (the lecture's): g the gradient, ⊙ elementwise, r the accumulated
+squares, ρ a decay, t the update number (1 for the first update), and two
+places for the small constant:
+
+    u = g / (√(G_t + ε_root) + ε)
+
+``eps`` (ε) sits outside the square root as in the lecture's algorithm boxes,
+``eps_root`` (ε_root) inside as in its unified formula; either may be zero.
+Every rule below is written for one array and lifted to pytrees by
+:func:`gradtx.core.lift.per_array`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx.core.base import GradientTransformation
+from gradtx.core.block import block
+from gradtx.core.hyperparams import HyperParams, hyperparam_dtype
+from gradtx.core.lift import per_array
+from gradtx.core.tree import tree_full_like, tree_zeros_like
+from gradtx.core.validate import check_bool, check_interval
+
+__all__ = [
+    "ScaleByRssState",
+    "ScaleByRmsState",
+    "ScaleByAdamState",
+    "ScaleByAdadeltaState",
+    "ScaleByAdamaxState",
+    "ScaleByAmsgradState",
+    "scale_by_rss",
+    "scale_by_rms",
+    "scale_by_adam",
+    "scale_by_adadelta",
+    "scale_by_adamax",
+    "scale_by_amsgrad",
+]
+
+
+def _check_eps(owner: str, eps: Any, eps_root: Any) -> None:
+    check_interval(owner, "eps", eps, low=0.0)
+    check_interval(owner, "eps_root", eps_root, low=0.0)
+
+
+def _check_decay(owner: str, name: str, value: Any) -> None:
+    check_interval(owner, name, value, low=0.0, high=1.0, high_open=True)
+
+
+def _bias_correction(decay: jax.Array, step: jax.Array) -> jax.Array:
+    """1 − ρ^t with t = step + 1, computed in ρ's dtype."""
+    return 1 - decay ** (step + 1).astype(decay.dtype)
+
+
+class ScaleByRssState(NamedTuple):
+    """AdaGrad's sum of squared gradients r."""
+
+    sum_of_squares: Any
+    hyperparams: dict[str, Any]
+
+
+def scale_by_rss(
+    eps: float = 1e-10, eps_root: float = 0.0, initial_accumulator_value: float = 0.0
+) -> GradientTransformation:
+    """AdaGrad's preconditioner (Duchi et al. 2011).
+
+        r ← r + g ⊙ g,      u = g / (√(r + ε_root) + ε)
+
+    Args:
+      eps: ε outside the square root (torch's ``eps``; its default 1e-10).
+      eps_root: ε_root inside the square root.
+      initial_accumulator_value: r_0 ≥ 0 (torch: 0; optax: 0.1).
+    """
+    owner = "scale_by_rss"
+    _check_eps(owner, eps, eps_root)
+    check_interval(owner, "initial_accumulator_value", initial_accumulator_value, low=0.0,
+                   allow_schedule=False)
+    hyper = HyperParams(owner, eps=eps, eps_root=eps_root)
+
+    def init(params, hyperparams):
+        return ScaleByRssState(tree_full_like(params, initial_accumulator_value), hyperparams)
+
+    def update(updates, state, params, h, step, **extra):
+        def rule(g, r):
+            r = r + g * g
+            return g / (jnp.sqrt(r + h["eps_root"]) + h["eps"]), r
+
+        updates, r = per_array(rule, updates, state.sum_of_squares, what=owner)
+        return updates, state._replace(sum_of_squares=r)
+
+    return block(owner, ScaleByRssState, hyper, init, update)
+
+
+class ScaleByRmsState(NamedTuple):
+    """RMSProp's moving average of squares r (and of gradients m, when centered)."""
+
+    nu: Any
+    mu: Any
+    hyperparams: dict[str, Any]
+
+
+def scale_by_rms(
+    decay: float = 0.99,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    centered: bool = False,
+    initial_scale: float = 0.0,
+) -> GradientTransformation:
+    """RMSProp's preconditioner (Tieleman & Hinton 2012).
+
+        r ← ρ r + (1 − ρ) g ⊙ g,      u = g / (√(r + ε_root) + ε)
+
+    Centered (Graves 2013): m ← ρ m + (1 − ρ) g and r is replaced by r − m ⊙ m.
+
+    Args:
+      decay: ρ in [0, 1) (torch's ``alpha``, default 0.99).
+      eps: ε outside the square root (torch's ``eps``).
+      eps_root: ε_root inside the square root.
+      centered: subtract the squared mean gradient.
+      initial_scale: r_0 (torch: 0).
+    """
+    owner = "scale_by_rms"
+    _check_decay(owner, "decay", decay)
+    _check_eps(owner, eps, eps_root)
+    check_bool(owner, "centered", centered)
+    check_interval(owner, "initial_scale", initial_scale, low=0.0, allow_schedule=False)
+    hyper = HyperParams(owner, decay=decay, eps=eps, eps_root=eps_root)
+
+    def init(params, hyperparams):
+        mu = tree_zeros_like(params) if centered else None
+        return ScaleByRmsState(tree_full_like(params, initial_scale), mu, hyperparams)
+
+    def update(updates, state, params, h, step, **extra):
+        rho, eps_, eps_root_ = h["decay"], h["eps"], h["eps_root"]
+        if centered:
+            def rule(g, r, m):
+                r = rho * r + (1 - rho) * g * g
+                m = rho * m + (1 - rho) * g
+                return g / (jnp.sqrt(r - m * m + eps_root_) + eps_), r, m
+
+            updates, nu, mu = per_array(rule, updates, state.nu, state.mu, what=owner)
+        else:
+            def rule(g, r):
+                r = rho * r + (1 - rho) * g * g
+                return g / (jnp.sqrt(r + eps_root_) + eps_), r
+
+            updates, nu = per_array(rule, updates, state.nu, what=owner)
+            mu = None
+        return updates, state._replace(nu=nu, mu=mu)
+
+    return block(owner, ScaleByRmsState, hyper, init, update)
+
+
+class ScaleByAdamState(NamedTuple):
+    """Adam's first moment s (``mu``) and second moment r (``nu``).
+
+    ``mu_product`` is Π_{i≤t} μ_i, used by NAdam's momentum schedule.
+    """
+
+    mu: Any
+    nu: Any
+    mu_product: jax.Array
+    hyperparams: dict[str, Any]
+
+
+def scale_by_adam(
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    *,
+    nesterov: bool = False,
+    momentum_decay: float | None = None,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
+) -> GradientTransformation:
+    """Adam's moments (Kingma & Ba 2015), optionally with Nesterov momentum (NAdam).
+
+        s ← ρ1 s + (1 − ρ1) g,   r ← ρ2 r + (1 − ρ2) g ⊙ g
+        ŝ = s / (1 − ρ1^t),      r̂ = r / (1 − ρ2^t)
+        u = ŝ / (√(r̂ + ε_root) + ε)
+
+    NAdam (Dozat 2016), with momentum coefficients μ_t and Π_t = μ_1⋯μ_t:
+
+        u = (μ_{t+1} s / (1 − Π_{t+1}) + (1 − μ_t) g / (1 − Π_t)) / (√(r̂ + ε_root) + ε)
+
+    where μ_t = ρ1 (constant; optax's ``nadam``), or, when ``momentum_decay`` ψ
+    is given, μ_t = ρ1 (1 − ½ · 0.96^{tψ}) (the paper's schedule, torch's NAdam).
+
+    Args:
+      b1: ρ1 in [0, 1). b2: ρ2 in [0, 1). eps: ε ≥ 0 outside the root.
+      eps_root: ε_root ≥ 0 inside the root.
+      nesterov: use NAdam's Nesterov momentum.
+      momentum_decay: ψ ≥ 0 for NAdam's momentum schedule (requires ``nesterov``).
+      mu_dtype, nu_dtype: storage dtypes of the moments (default: the params');
+        the arithmetic is float32 or wider whatever they are.
+    """
+    owner = "scale_by_adam"
+    _check_decay(owner, "b1", b1)
+    _check_decay(owner, "b2", b2)
+    _check_eps(owner, eps, eps_root)
+    check_bool(owner, "nesterov", nesterov)
+    if momentum_decay is not None:
+        if not nesterov:
+            raise ValueError(f"{owner}: momentum_decay is NAdam's and requires nesterov=True")
+        check_interval(owner, "momentum_decay", momentum_decay, low=0.0, allow_schedule=False)
+    scheduled_mu = momentum_decay is not None
+    hyper = HyperParams(owner, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+
+    def init(params, hyperparams):
+        return ScaleByAdamState(
+            mu=tree_zeros_like(params, mu_dtype),
+            nu=tree_zeros_like(params, nu_dtype),
+            mu_product=jnp.ones([], hyperparam_dtype(params)),
+            hyperparams=hyperparams,
+        )
+
+    def update(updates, state, params, h, step, **extra):
+        rho1, rho2, eps_, eps_root_ = h["b1"], h["b2"], h["eps"], h["eps_root"]
+        bc2 = _bias_correction(rho2, step)
+        mu_product = state.mu_product
+        if not nesterov:
+            bc1 = _bias_correction(rho1, step)
+
+            def rule(g, s, r):
+                s = rho1 * s + (1 - rho1) * g
+                r = rho2 * r + (1 - rho2) * g * g
+                return (s / bc1) / (jnp.sqrt(r / bc2 + eps_root_) + eps_), s, r
+        else:
+            t = (step + 1).astype(rho1.dtype)
+            if scheduled_mu:
+                mu_t = rho1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+                mu_next = rho1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+                mu_product = state.mu_product * mu_t
+                prod_next = mu_product * mu_next
+            else:
+                mu_t = mu_next = rho1
+                mu_product = rho1**t
+                prod_next = rho1 ** (t + 1)
+            c_s = mu_next / (1 - prod_next)
+            c_g = (1 - mu_t) / (1 - mu_product)
+
+            def rule(g, s, r):
+                s = rho1 * s + (1 - rho1) * g
+                r = rho2 * r + (1 - rho2) * g * g
+                return (c_s * s + c_g * g) / (jnp.sqrt(r / bc2 + eps_root_) + eps_), s, r
+
+        updates, mu, nu = per_array(rule, updates, state.mu, state.nu, what=owner)
+        return updates, state._replace(mu=mu, nu=nu, mu_product=mu_product)
+
+    return block(owner, ScaleByAdamState, hyper, init, update, uses_step=True)
+
+
+class ScaleByAdadeltaState(NamedTuple):
+    """AdaDelta's averages of squared gradients and of squared updates."""
+
+    e_g2: Any
+    e_dx2: Any
+    hyperparams: dict[str, Any]
+
+
+def scale_by_adadelta(
+    rho: float = 0.9, eps: float = 0.0, eps_root: float = 1e-6
+) -> GradientTransformation:
+    """AdaDelta (Zeiler 2012), the units-corrected AdaGrad/RMSProp.
+
+        E[g²] ← ρ E[g²] + (1 − ρ) g ⊙ g
+        u = √(E[Δ²] + ε_root) / (√(E[g²] + ε_root) + ε) ⊙ g
+        E[Δ²] ← ρ E[Δ²] + (1 − ρ) u ⊙ u
+
+    The paper's and torch's ε is ``eps_root`` (inside both roots, 1e-6);
+    the paper uses no learning rate (α = 1, torch's default ``lr=1.0``).
+    """
+    owner = "scale_by_adadelta"
+    _check_decay(owner, "rho", rho)
+    _check_eps(owner, eps, eps_root)
+    hyper = HyperParams(owner, rho=rho, eps=eps, eps_root=eps_root)
+
+    def init(params, hyperparams):
+        return ScaleByAdadeltaState(tree_zeros_like(params), tree_zeros_like(params), hyperparams)
+
+    def update(updates, state, params, h, step, **extra):
+        rho_, eps_, eps_root_ = h["rho"], h["eps"], h["eps_root"]
+
+        def rule(g, e_g2, e_dx2):
+            e_g2 = rho_ * e_g2 + (1 - rho_) * g * g
+            u = jnp.sqrt(e_dx2 + eps_root_) / (jnp.sqrt(e_g2 + eps_root_) + eps_) * g
+            e_dx2 = rho_ * e_dx2 + (1 - rho_) * u * u
+            return u, e_g2, e_dx2
+
+        updates, e_g2, e_dx2 = per_array(rule, updates, state.e_g2, state.e_dx2, what=owner)
+        return updates, state._replace(e_g2=e_g2, e_dx2=e_dx2)
+
+    return block(owner, ScaleByAdadeltaState, hyper, init, update)
+
+
+class ScaleByAdamaxState(NamedTuple):
+    """AdaMax's first moment and exponentially weighted infinity norm."""
+
+    mu: Any
+    nu: Any
+    hyperparams: dict[str, Any]
+
+
+def scale_by_adamax(
+    b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, eps_root: float = 0.0
+) -> GradientTransformation:
+    """AdaMax (Kingma & Ba 2015, §7), Adam with the infinity norm.
+
+        s ← ρ1 s + (1 − ρ1) g,   n ← max(ρ2 n, |g| + ε_root)
+        u = s / (1 − ρ1^t) / (n + ε)
+
+    torch's ``eps`` is ``eps_root`` here (added to |g| inside the max);
+    optax's is ``eps`` (outside).
+    """
+    owner = "scale_by_adamax"
+    _check_decay(owner, "b1", b1)
+    _check_decay(owner, "b2", b2)
+    _check_eps(owner, eps, eps_root)
+    hyper = HyperParams(owner, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+
+    def init(params, hyperparams):
+        return ScaleByAdamaxState(tree_zeros_like(params), tree_zeros_like(params), hyperparams)
+
+    def update(updates, state, params, h, step, **extra):
+        rho1, rho2, eps_, eps_root_ = h["b1"], h["b2"], h["eps"], h["eps_root"]
+        bc1 = _bias_correction(rho1, step)
+
+        def rule(g, s, n):
+            s = rho1 * s + (1 - rho1) * g
+            n = jnp.maximum(rho2 * n, jnp.abs(g) + eps_root_)
+            return s / bc1 / (n + eps_), s, n
+
+        updates, mu, nu = per_array(rule, updates, state.mu, state.nu, what=owner)
+        return updates, state._replace(mu=mu, nu=nu)
+
+    return block(owner, ScaleByAdamaxState, hyper, init, update, uses_step=True)
+
+
+class ScaleByAmsgradState(NamedTuple):
+    """AMSGrad's moments and the running maximum of the raw second moment."""
+
+    mu: Any
+    nu: Any
+    nu_max: Any
+    hyperparams: dict[str, Any]
+
+
+def scale_by_amsgrad(
+    b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, eps_root: float = 0.0
+) -> GradientTransformation:
+    """AMSGrad (Reddi et al. 2018), with the maximum over the raw second moment.
+
+        s ← ρ1 s + (1 − ρ1) g,   r ← ρ2 r + (1 − ρ2) g ⊙ g,   r_max ← max(r_max, r)
+        u = s / (1 − ρ1^t) / (√(r_max / (1 − ρ2^t) + ε_root) + ε)
+
+    The maximum is taken before bias correction, as in the paper and torch
+    (optax's ``amsgrad`` takes it after).
+    """
+    owner = "scale_by_amsgrad"
+    _check_decay(owner, "b1", b1)
+    _check_decay(owner, "b2", b2)
+    _check_eps(owner, eps, eps_root)
+    hyper = HyperParams(owner, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+
+    def init(params, hyperparams):
+        zeros = tree_zeros_like(params)
+        return ScaleByAmsgradState(zeros, zeros, zeros, hyperparams)
+
+    def update(updates, state, params, h, step, **extra):
+        rho1, rho2, eps_, eps_root_ = h["b1"], h["b2"], h["eps"], h["eps_root"]
+        bc1 = _bias_correction(rho1, step)
+        bc2 = _bias_correction(rho2, step)
+
+        def rule(g, s, r, r_max):
+            s = rho1 * s + (1 - rho1) * g
+            r = rho2 * r + (1 - rho2) * g * g
+            r_max = jnp.maximum(r_max, r)
+            return s / bc1 / (jnp.sqrt(r_max / bc2 + eps_root_) + eps_), s, r, r_max
+
+        updates, mu, nu, nu_max = per_array(
+            rule, updates, state.mu, state.nu, state.nu_max, what=owner
+        )
+        return updates, state._replace(mu=mu, nu=nu, nu_max=nu_max)
+
+    return block(owner, ScaleByAmsgradState, hyper, init, update, uses_step=True)

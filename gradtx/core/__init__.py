@@ -1,0 +1,1 @@
+"""The core protocol, combinators, tree helpers and the hyperparameter state."""

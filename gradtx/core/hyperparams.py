@@ -1,0 +1,215 @@
+"""Numeric hyperparameters held in the optimizer state, readable and settable by name.
+
+Every gradtx building block stores its numeric hyperparameters (learning rate,
+decays, eps, weight decay, ...) in a ``hyperparams`` dict inside its state, as
+scalar arrays of float32 — float64 when the params are float64 — and never in
+the params' dtype. Two consequences:
+
+* changing a value between steps (:func:`set_hyperparams`) reuses the compiled
+  step, since only an array's value changes;
+* low-precision params do not round the hyperparameters (Adam's b2 = 0.999 is
+  exactly representable in float32, while in bfloat16 it rounds to 1.0).
+
+A hyperparameter given as a schedule is stored as :class:`ScheduledValue`, the
+value used by the most recent update; it is read like the others but cannot be
+set, since the schedule recomputes it every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "ScheduledValue",
+    "HyperParams",
+    "hyperparam_dtype",
+    "get_hyperparams",
+    "set_hyperparams",
+]
+
+
+class ScheduledValue(NamedTuple):
+    """A hyperparameter that follows a schedule; ``value`` is the last one used."""
+
+    value: jax.Array
+
+
+def hyperparam_dtype(params: Any) -> np.dtype:
+    """float64 when any floating leaf of ``params`` is 64-bit, else float32."""
+    for leaf in jax.tree.leaves(params):
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is not None and jnp.issubdtype(dtype, jnp.floating) and dtype.itemsize > 4:
+            return np.dtype(jnp.float64)
+    return np.dtype(jnp.float32)
+
+
+class HyperParams:
+    """A transform's numeric hyperparameters, each a number or a schedule of the step.
+
+    Used by the building blocks: ``init`` puts them in the state, ``current``
+    reads the values for this step (evaluating schedules), ``store`` writes
+    them back.
+    """
+
+    def __init__(self, owner: str, **values: float | Callable[[Any], Any]):
+        self.owner = owner
+        self.values = values
+
+    @property
+    def scheduled(self) -> bool:
+        """True when some hyperparameter follows a schedule (the step is then needed)."""
+        return any(callable(v) for v in self.values.values())
+
+    def init(self, params: Any) -> dict[str, Any]:
+        dtype = hyperparam_dtype(params)
+        out: dict[str, Any] = {}
+        for name, v in self.values.items():
+            if callable(v):
+                out[name] = ScheduledValue(jnp.asarray(v(0), dtype))
+            else:
+                out[name] = jnp.asarray(v, dtype)
+        return out
+
+    def current(self, stored: Mapping[str, Any], step: Any) -> dict[str, jax.Array]:
+        if not isinstance(stored, Mapping) or set(stored) != set(self.values):
+            got = sorted(stored) if isinstance(stored, Mapping) else type(stored).__name__
+            raise TypeError(
+                f"{self.owner}: state holds hyperparameters {got}, expected {sorted(self.values)}"
+            )
+        out = {}
+        for name, v in self.values.items():
+            if callable(v):
+                if step is None:
+                    raise ValueError(f"{self.owner}: {name} follows a schedule and needs the step")
+                dtype = stored[name].value.dtype
+                out[name] = jnp.asarray(v(step), dtype)
+            else:
+                out[name] = stored[name]
+        return out
+
+    def store(self, current: Mapping[str, jax.Array]) -> dict[str, Any]:
+        return {
+            name: ScheduledValue(current[name]) if callable(v) else current[name]
+            for name, v in self.values.items()
+        }
+
+
+_STRUCTURAL_FIELDS = frozenset({"states", "inner", "inner_state"})
+
+
+def _walk(node: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+    if isinstance(node, tuple) and hasattr(node, "_fields"):
+        for field in node._fields:
+            child = getattr(node, field)
+            if field == "hyperparams" and isinstance(child, Mapping):
+                for key, value in child.items():
+                    yield (*path, key), value
+            elif field in _STRUCTURAL_FIELDS:
+                yield from _walk(child, path)
+            else:
+                yield from _walk(child, (*path, field))
+    elif isinstance(node, tuple | list):
+        for i, child in enumerate(node):
+            yield from _walk(child, (*path, str(i)))
+    elif isinstance(node, Mapping):
+        for key, child in node.items():
+            yield from _walk(child, (*path, str(key)))
+
+
+def _entries(state: Any) -> dict[tuple[str, ...], Any]:
+    return dict(_walk(state, ()))
+
+
+def _short_names(paths: list[tuple[str, ...]]) -> dict[tuple[str, ...], str]:
+    """The shortest path suffix that names each entry unambiguously."""
+    names = {}
+    for p in paths:
+        for k in range(1, len(p) + 1):
+            suffix = p[-k:]
+            if sum(1 for q in paths if q[-k:] == suffix) == 1:
+                names[p] = "/".join(suffix)
+                break
+        else:
+            names[p] = "/".join(p)
+    return names
+
+
+def _resolve(entries: dict[tuple[str, ...], Any], name: str) -> tuple[str, ...]:
+    parts = tuple(name.split("/"))
+    matches = [p for p in entries if p[-len(parts) :] == parts]
+    if not matches:
+        known = sorted(_short_names(list(entries)).values())
+        raise KeyError(f"no hyperparameter named {name!r}; the state holds {known}")
+    if len(matches) > 1:
+        full = sorted("/".join(p) for p in matches)
+        raise KeyError(f"hyperparameter name {name!r} is ambiguous: qualify it as one of {full}")
+    return matches[0]
+
+
+def get_hyperparams(state: Any) -> dict[str, jax.Array]:
+    """Every numeric hyperparameter in an optimizer state, by its shortest unambiguous name.
+
+    Scheduled hyperparameters give the value used by the most recent update.
+    Names are qualified with the chain position or name ("0/learning_rate",
+    "adam/b1") only where a bare name would be ambiguous.
+
+    >>> tx = gradtx.adam(1e-3)
+    >>> gradtx.get_hyperparams(tx.init(params))["b2"]
+    Array(0.999, dtype=float32)
+    """
+    entries = _entries(state)
+    names = _short_names(list(entries))
+    return {
+        names[p]: (v.value if isinstance(v, ScheduledValue) else v) for p, v in entries.items()
+    }
+
+
+def set_hyperparams(
+    state: Any, values: Mapping[str, Any] | None = None, /, **kwargs: Any
+) -> Any:
+    """A copy of ``state`` with the named hyperparameters replaced.
+
+    Names are as in :func:`get_hyperparams` (a qualified name such as
+    ``"adam/b1"`` may be passed in the ``values`` mapping). The stored dtype is
+    kept, so the new state has the same structure and the jitted step does not
+    recompile. Setting a scheduled hyperparameter raises ``ValueError``.
+    """
+    updates = {**(values or {}), **kwargs}
+    entries = _entries(state)
+    targets: dict[tuple[str, ...], Any] = {}
+    for name, new in updates.items():
+        path = _resolve(entries, name)
+        old = entries[path]
+        if isinstance(old, ScheduledValue):
+            raise ValueError(
+                f"hyperparameter {name!r} follows a schedule and is recomputed every step; "
+                "build the optimizer with a different schedule instead"
+            )
+        targets[path] = jnp.asarray(new, old.dtype).reshape(jnp.shape(old))
+    return _replace(state, (), targets)
+
+
+def _replace(node: Any, path: tuple[str, ...], targets: dict[tuple[str, ...], Any]) -> Any:
+    if isinstance(node, tuple) and hasattr(node, "_fields"):
+        fields = {}
+        for field in node._fields:
+            child = getattr(node, field)
+            if field == "hyperparams" and isinstance(child, Mapping):
+                fields[field] = {
+                    k: targets.get((*path, k), v) for k, v in child.items()
+                }
+            elif field in _STRUCTURAL_FIELDS:
+                fields[field] = _replace(child, path, targets)
+            else:
+                fields[field] = _replace(child, (*path, field), targets)
+        return type(node)(**fields)
+    if isinstance(node, tuple | list):
+        return type(node)(_replace(c, (*path, str(i)), targets) for i, c in enumerate(node))
+    if isinstance(node, Mapping):
+        return type(node)({k: _replace(c, (*path, str(k)), targets) for k, c in node.items()})
+    return node

@@ -1,0 +1,28 @@
+"""Interoperability with Optax.
+
+``gradtx.chain`` accepts optax transforms as parts. In the other direction,
+``optax.chain`` forwards extra keyword arguments (such as ``value=loss``) only
+to parts of its own ``GradientTransformationExtraArgs`` type and silently drops
+them for any other; :func:`as_optax` gives a gradtx transform that type, so its
+extra arguments arrive.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gradtx.core.base import GradientTransformation
+
+__all__ = ["as_optax"]
+
+
+def as_optax(tx: GradientTransformation) -> Any:
+    """``tx`` as an ``optax.GradientTransformationExtraArgs`` (needs optax installed).
+
+    >>> optax.chain(optax.clip(1.0), gradtx.as_optax(gradtx.reduce_on_plateau()))
+    """
+    try:
+        import optax
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("as_optax needs optax: pip install optax") from err
+    return optax.GradientTransformationExtraArgs(tx.init, tx.update)

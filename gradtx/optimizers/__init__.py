@@ -1,0 +1,1 @@
+"""Optimizers, each a short chain of the α/G/M building blocks."""
