@@ -13,6 +13,7 @@ The whole public API is listed here, grouped by concept.
 from gradtx.blocks.constraints import add_decayed_weights, clip, clip_by_global_norm
 from gradtx.blocks.learning_rate import scale, scale_by_learning_rate, scale_by_schedule
 from gradtx.blocks.momentum import ema, trace
+from gradtx.blocks.plateau import reduce_on_plateau
 from gradtx.blocks.preconditioners import (
     scale_by_adadelta,
     scale_by_adam,
@@ -89,6 +90,7 @@ __all__ = [
     "scale_by_learning_rate",
     "scale",
     "scale_by_schedule",
+    "reduce_on_plateau",
     # G
     "scale_by_rss",
     "scale_by_rms",

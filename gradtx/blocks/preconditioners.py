@@ -314,8 +314,8 @@ def scale_by_adamax(
         s ← ρ1 s + (1 − ρ1) g,   n ← max(ρ2 n, |g| + ε_root)
         u = s / (1 − ρ1^t) / (n + ε)
 
-    torch's ``eps`` is ``eps_root`` here (added to |g| inside the max);
-    optax's is ``eps`` (outside).
+    torch's and optax's ``eps`` are ``eps_root`` here (added to |g| inside the
+    max): ``scale_by_adamax(eps=0, eps_root=ε)``; the paper has no ε.
     """
     owner = "scale_by_adamax"
     _check_decay(owner, "b1", b1)

@@ -86,14 +86,28 @@ def tree_vdot(a: PyTree, b: PyTree) -> jax.Array:
     return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
 
 
+def _full_following(x: Any, value: Any, dtype: Any) -> jax.Array:
+    """``value`` shaped like ``x``, computed from ``x`` so that the result follows x's sharding.
+
+    A constant broadcast (``jnp.zeros_like``) has no data dependence on ``x``, so
+    under ``jit`` on a mesh with automatic axes XLA replicates it; ``x · 0``
+    (with non-finite values mapped to 0) inherits x's sharding instead.
+    """
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        return jnp.full_like(x, value, dtype=dtype)
+    zeros = jnp.nan_to_num(x * 0, nan=0.0, posinf=0.0, neginf=0.0) + 0.0  # + 0.0 turns -0 into 0
+    return (zeros.astype(dtype or x.dtype) + value).astype(dtype or x.dtype)
+
+
 def tree_zeros_like(tree: PyTree, dtype: Any = None) -> PyTree:
-    """Zeros shaped like every leaf of ``tree`` (optionally in ``dtype``)."""
-    return jax.tree.map(lambda x: jnp.zeros_like(x, dtype=dtype), tree)
+    """Zeros shaped (and sharded) like every leaf of ``tree`` (optionally in ``dtype``)."""
+    return jax.tree.map(lambda x: _full_following(x, 0, dtype), tree)
 
 
 def tree_full_like(tree: PyTree, value: Any, dtype: Any = None) -> PyTree:
-    """``value`` broadcast to every leaf of ``tree`` (optionally in ``dtype``)."""
-    return jax.tree.map(lambda x: jnp.full_like(x, value, dtype=dtype), tree)
+    """``value`` broadcast to every leaf of ``tree``, sharded like it (optionally in ``dtype``)."""
+    return jax.tree.map(lambda x: _full_following(x, value, dtype), tree)
 
 
 def tree_cast(tree: PyTree, dtype: Any) -> PyTree:
