@@ -46,6 +46,9 @@ from gradtx.core.tree import (
     tree_zeros_like,
 )
 
+# Subpackages: gradtx.schedules.cosine(...), gradtx.initializers.he_normal(), ...
+from gradtx import schedules
+
 # Interop.
 from gradtx.interop import as_optax
 
@@ -116,6 +119,8 @@ __all__ = [
     "adamax",
     "amsgrad",
     "unified",
+    # subpackages
+    "schedules",
     # interop
     "as_optax",
 ]
