@@ -8,20 +8,9 @@ building blocks named for the factors of the lecture's unified update
 The whole public API is listed here, grouped by concept.
 """
 
+# ruff: noqa: I001  (imports are grouped by concept, not alphabetically)
+
 # The protocol and its combinators.
-# α/G/M building blocks.
-from gradtx.blocks.constraints import add_decayed_weights, clip, clip_by_global_norm
-from gradtx.blocks.learning_rate import scale, scale_by_learning_rate, scale_by_schedule
-from gradtx.blocks.momentum import ema, trace
-from gradtx.blocks.plateau import reduce_on_plateau
-from gradtx.blocks.preconditioners import (
-    scale_by_adadelta,
-    scale_by_adam,
-    scale_by_adamax,
-    scale_by_amsgrad,
-    scale_by_rms,
-    scale_by_rss,
-)
 from gradtx.core.base import (
     ChainState,
     EmptyState,
@@ -46,11 +35,25 @@ from gradtx.core.tree import (
     tree_zeros_like,
 )
 
-# Subpackages: gradtx.schedules.cosine(...), gradtx.initializers.he_normal(), ...
-from gradtx import schedules
+# α: learning rate and scaling.
+from gradtx.blocks.learning_rate import scale, scale_by_learning_rate, scale_by_schedule
+from gradtx.blocks.plateau import reduce_on_plateau
 
-# Interop.
-from gradtx.interop import as_optax
+# G: preconditioners.
+from gradtx.blocks.preconditioners import (
+    scale_by_adadelta,
+    scale_by_adam,
+    scale_by_adamax,
+    scale_by_amsgrad,
+    scale_by_rms,
+    scale_by_rss,
+)
+
+# M: momentum.
+from gradtx.blocks.momentum import ema, trace
+
+# Weight decay and clipping.
+from gradtx.blocks.constraints import add_decayed_weights, clip, clip_by_global_norm
 
 # Optimizers.
 from gradtx.optimizers.lecture import (
@@ -65,6 +68,12 @@ from gradtx.optimizers.lecture import (
     sgd,
 )
 from gradtx.optimizers.unified import unified
+
+# Interop.
+from gradtx.interop import as_optax
+
+# Subpackages: gradtx.schedules.cosine(...), gradtx.initializers.he_normal(), ...
+from gradtx import schedules
 
 __version__ = "0.1.0"
 
