@@ -48,8 +48,8 @@ def check_interval(
     if high is not None:
         bad |= v >= high if high_open else v > high
     if bad:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
+        lo = "(" if low_open or low is None else "["
+        hi = ")" if high_open or high is None else "]"
         rng = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
         raise ValueError(f"{owner}: {name} must be in {rng}, got {value!r}")
 

@@ -163,6 +163,7 @@ def adadelta(
     (α_t, G_t, M_t) = (α · √(E[Δ²] + ε), E[g²], g); the paper's ε is inside both roots;
     α = 1 is the paper's method (torch's default too).
     """
+    check_interval("adadelta", "eps", eps, low=0.0)  # the block would name it eps_root
     return _assemble(
         "adadelta", learning_rate, l2=weight_decay,
         preconditioner=("adadelta", scale_by_adadelta(rho, 0.0, eps)),
@@ -241,13 +242,15 @@ def adamax(
 ) -> GradientTransformation:
     """AdaMax (Kingma & Ba 2015, §7).
 
-    Chain: [add_decayed_weights(λ)] → scale_by_adamax(ρ1, ρ2, ε) → scale_by_learning_rate(α).
-    (α_t, G_t, M_t) = (α, (max(ρ2 n, |g|))², s/(1 − ρ1^t)); ε is added to n outside the
-    max (torch adds it to |g| inside: ``scale_by_adamax(eps=0, eps_root=ε)``).
+    Chain: [add_decayed_weights(λ)] → scale_by_adamax(ρ1, ρ2, eps=0, eps_root=ε)
+    → scale_by_learning_rate(α).
+    (α_t, G_t, M_t) = (α, n², s/(1 − ρ1^t)) with n ← max(ρ2 n, |g| + ε): ε is added to
+    |g| inside the max, as torch's ``Adamax`` and optax's ``adamax`` do (the paper has no ε).
     """
+    check_interval("adamax", "eps", eps, low=0.0)  # the block would name it eps_root
     return _assemble(
         "adamax", learning_rate, l2=weight_decay,
-        preconditioner=("adamax", scale_by_adamax(b1, b2, eps)),
+        preconditioner=("adamax", scale_by_adamax(b1, b2, eps=0.0, eps_root=eps)),
     )
 
 

@@ -37,7 +37,9 @@ PRECONDITIONERS: dict[str, Callable[..., GradientTransformation]] = {
     "rmsprop": scale_by_rms,
     "adadelta": scale_by_adadelta,
     "adam": scale_by_adam,
-    "nadam": lambda **kw: scale_by_adam(nesterov=True, **kw),
+    "nadam": lambda nadam_momentum_decay=4e-3, **kw: scale_by_adam(
+        nesterov=True, momentum_decay=nadam_momentum_decay, **kw
+    ),
     "adamax": scale_by_adamax,
     "amsgrad": scale_by_amsgrad,
 }
@@ -77,6 +79,9 @@ def unified(
       weight_decay_mask: where decay applies (see :func:`gradtx.add_decayed_weights`).
       **preconditioner_args: passed to the preconditioner's building block, for
         example ``b1``, ``b2``, ``eps``, ``eps_root``, ``decay``, ``centered``.
+        For ``"nadam"``, NAdam's momentum schedule ψ is ``nadam_momentum_decay``
+        (default 4e-3 as :func:`gradtx.nadam`; ``None`` for the constant μ_t = ρ1),
+        since ``momentum_decay`` here is the ρ of M.
     """
     owner = "unified"
     if preconditioner != "none" and preconditioner not in PRECONDITIONERS:
