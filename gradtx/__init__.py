@@ -69,6 +69,24 @@ from gradtx.optimizers.lecture import (
 )
 from gradtx.optimizers.unified import unified
 
+# Modern optimizers and their building blocks.
+from gradtx.blocks.modern import (
+    clip_by_block_rms,
+    newton_schulz,
+    scale_by_factored_rms,
+    scale_by_lion,
+    scale_by_muon,
+    scale_by_param_block_rms,
+    scale_by_trust_ratio,
+)
+from gradtx.optimizers.modern import adafactor, adafactor_relative_step, lamb, lars, lion, muon
+
+# Wrappers: parameter groups, accumulation, NaN-safe steps, averaging.
+from gradtx.wrappers.accumulate import accumulate_gradients
+from gradtx.wrappers.averaging import lookahead, param_ema, polyak_average
+from gradtx.wrappers.finite import apply_if_finite
+from gradtx.wrappers.groups import MaskedNode, freeze, masked, partition
+
 # Interop.
 from gradtx.interop import as_optax
 
@@ -128,6 +146,30 @@ __all__ = [
     "adamax",
     "amsgrad",
     "unified",
+    # modern optimizers and blocks
+    "lion",
+    "lamb",
+    "lars",
+    "adafactor",
+    "adafactor_relative_step",
+    "muon",
+    "scale_by_lion",
+    "scale_by_trust_ratio",
+    "scale_by_factored_rms",
+    "scale_by_muon",
+    "newton_schulz",
+    "clip_by_block_rms",
+    "scale_by_param_block_rms",
+    # wrappers
+    "masked",
+    "partition",
+    "freeze",
+    "MaskedNode",
+    "accumulate_gradients",
+    "apply_if_finite",
+    "param_ema",
+    "polyak_average",
+    "lookahead",
     # subpackages
     "schedules",
     # interop

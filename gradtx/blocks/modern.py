@@ -1,0 +1,443 @@
+"""Building blocks of the post-Adam optimizers: Lion, LAMB/LARS, Adafactor, Muon.
+
+Notation as in :mod:`gradtx.blocks.preconditioners`: g the gradient (the
+incoming update u), θ the params, ⊙ elementwise, t the update number (1 for the
+first update), ‖·‖ the L2 (Frobenius) norm of one array — one layer — and
+RMS(x) = ‖x‖ / √(number of entries). Every rule is written for one array and
+lifted by :func:`gradtx.core.lift.per_array`; storage dtypes of the moments are
+options, the arithmetic is float32 or wider.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.tree_util import keystr, tree_flatten_with_path
+
+from gradtx.core.base import GradientTransformation
+from gradtx.core.block import block
+from gradtx.core.hyperparams import HyperParams
+from gradtx.core.lift import per_array
+from gradtx.core.tree import tree_zeros_like
+from gradtx.core.validate import check_bool, check_interval, check_number
+
+__all__ = [
+    "ScaleByLionState",
+    "TrustRatioState",
+    "FactoredRmsState",
+    "BlockRmsState",
+    "ScaleByMuonState",
+    "scale_by_lion",
+    "scale_by_trust_ratio",
+    "scale_by_factored_rms",
+    "clip_by_block_rms",
+    "scale_by_param_block_rms",
+    "scale_by_muon",
+    "newton_schulz",
+]
+
+MUON_NS_COEFFS = (3.4445, -4.7750, 2.0315)
+
+
+def _wide(x: jax.Array, like: jax.Array) -> jax.Array:
+    """``x`` in the wider of its dtype and ``like``'s (a float32/float64 hyperparameter)."""
+    return x.astype(jnp.promote_types(x.dtype, like.dtype))
+
+
+def _norm(x: jax.Array) -> jax.Array:
+    return jnp.sqrt(jnp.sum(jnp.square(x)))
+
+
+def _rms(x: jax.Array) -> jax.Array:
+    return jnp.sqrt(jnp.mean(jnp.square(x)))
+
+
+def _needs_params(owner: str, params: Any) -> None:
+    if params is None:
+        raise ValueError(f"{owner}: needs the params; call update(updates, state, params)")
+
+
+class ScaleByLionState(NamedTuple):
+    """Lion's momentum m."""
+
+    mu: Any
+    hyperparams: dict[str, Any]
+
+
+def scale_by_lion(b1: float = 0.9, b2: float = 0.99, mu_dtype: Any = None
+                  ) -> GradientTransformation:
+    """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms").
+
+        c = ρ1 m + (1 − ρ1) g,     u = sign(c)
+        m ← ρ2 m + (1 − ρ2) g
+
+    The update interpolates with ρ1 and the momentum tracks with ρ2; every
+    entry of u is ±1 (or 0), so Lion's learning rate is typically 3–10× smaller
+    than AdamW's.
+
+    Args:
+      b1: ρ1 in [0, 1]. b2: ρ2 in [0, 1).
+      mu_dtype: storage dtype of m (default: the params').
+    """
+    owner = "scale_by_lion"
+    check_interval(owner, "b1", b1, low=0.0, high=1.0)
+    check_interval(owner, "b2", b2, low=0.0, high=1.0, high_open=True)
+    hyper = HyperParams(owner, b1=b1, b2=b2)
+
+    def init(params, hyperparams):
+        return ScaleByLionState(tree_zeros_like(params, mu_dtype), hyperparams)
+
+    def update(updates, state, params, h, step, **extra):
+        rho1, rho2 = h["b1"], h["b2"]
+
+        def rule(g, m):
+            c = rho1 * m + (1 - rho1) * g
+            return jnp.sign(c), rho2 * m + (1 - rho2) * g
+
+        updates, mu = per_array(rule, updates, state.mu, what=owner)
+        return updates, state._replace(mu=mu)
+
+    return block(owner, ScaleByLionState, hyper, init, update)
+
+
+class TrustRatioState(NamedTuple):
+    """The state of ``scale_by_trust_ratio``."""
+
+    hyperparams: dict[str, Any]
+
+
+def scale_by_trust_ratio(
+    trust_coefficient: float = 1.0, eps: float = 0.0, weight_decay: float = 0.0
+) -> GradientTransformation:
+    """Layer-wise trust ratio of LARS and LAMB, per array (one layer):
+
+        u ← η ‖θ‖ / (‖u‖ + λ ‖θ‖ + ε) · (u + λ θ)
+
+    and u ← u + λθ (ratio 1) where ‖θ‖ = 0 or the denominator is 0. With
+    λ = 0 this is LAMB's φ(‖θ‖)/‖u‖ (You et al. 2020; optax's
+    ``scale_by_trust_ratio``); with λ > 0 it is LARS's local learning rate
+    η‖w‖/(‖∇L‖ + β‖w‖) applied to ∇L + βw (You et al. 2017, Alg. 1). Needs the params.
+
+    Args:
+      trust_coefficient: η > 0. eps: ε ≥ 0 in the denominator.
+      weight_decay: λ ≥ 0, LARS's β (added to u and to the denominator).
+    """
+    owner = "scale_by_trust_ratio"
+    check_interval(owner, "trust_coefficient", trust_coefficient, low=0.0, low_open=True)
+    check_interval(owner, "eps", eps, low=0.0)
+    check_interval(owner, "weight_decay", weight_decay, low=0.0)
+    hyper = HyperParams(owner, trust_coefficient=trust_coefficient, eps=eps,
+                        weight_decay=weight_decay)
+
+    def init(params, hyperparams):
+        del params
+        return TrustRatioState(hyperparams)
+
+    def update(updates, state, params, h, step, **extra):
+        _needs_params(owner, params)
+        eta, eps_, lam = h["trust_coefficient"], h["eps"], h["weight_decay"]
+
+        def rule(u, p):
+            u, p = _wide(u, eta), _wide(p, eta)
+            p_norm = _norm(p)
+            denominator = _norm(u) + lam * p_norm + eps_
+            ratio = jnp.where((p_norm == 0) | (denominator == 0), 1,
+                              eta * p_norm / jnp.where(denominator == 0, 1, denominator))
+            return (ratio * (u + lam * p),)
+
+        (updates,) = per_array(rule, updates, shared=(params,), what=owner)
+        return updates, state
+
+    return block(owner, TrustRatioState, hyper, init, update)
+
+
+class FactoredRmsState(NamedTuple):
+    """Adafactor's second-moment statistics.
+
+    For a factored array (see :func:`scale_by_factored_rms`) ``v_row`` and
+    ``v_col`` hold the row and column means of g ⊙ g and ``v`` is a
+    placeholder of shape (1,); otherwise ``v`` holds the full average and
+    ``v_row``, ``v_col`` are placeholders.
+    """
+
+    v_row: Any
+    v_col: Any
+    v: Any
+    hyperparams: dict[str, Any]
+
+
+def _factored_dims(shape: tuple[int, ...], factored: bool, min_dim: int
+                   ) -> tuple[int, int] | None:
+    """(d1, d0): the second-largest and largest axes, if the array is factored."""
+    if not factored or len(shape) < 2:
+        return None
+    order = sorted(range(len(shape)), key=lambda i: shape[i])
+    if shape[order[-2]] < min_dim:
+        return None
+    return order[-2], order[-1]
+
+
+def scale_by_factored_rms(
+    decay_rate: float = 0.8,
+    eps: float = 1e-30,
+    min_dim_size_to_factor: int = 128,
+    factored: bool = True,
+    nu_dtype: Any = None,
+) -> GradientTransformation:
+    """Adafactor's preconditioner (Shazeer & Stern 2018, Alg. 4 and 5).
+
+    With ρ̂_t = 1 − t^{−c} and G² = g ⊙ g + ε1, for an array whose two largest
+    axes (rows along d1, columns along d0) both have at least
+    ``min_dim_size_to_factor`` entries:
+
+        R ← ρ̂_t R + (1 − ρ̂_t) mean_{d0}(G²),    C ← ρ̂_t C + (1 − ρ̂_t) mean_{d1}(G²)
+        V̂ = R C / mean(R),                          u = g / √V̂
+
+    (the paper's R Cᵀ / 1ᵀR with sums; means give the same V̂). Other arrays
+    keep the full average V ← ρ̂_t V + (1 − ρ̂_t) G² and u = g / √V. Memory for
+    an n×m matrix is n + m instead of n·m. ρ̂_1 = 0.
+
+    Args:
+      decay_rate: c, the exponent of ρ̂_t (0.8 in the paper).
+      eps: ε1 added to g ⊙ g (1e-30 in the paper).
+      min_dim_size_to_factor: arrays whose second-largest axis is shorter are
+        not factored.
+      factored: set False to keep full second moments everywhere.
+      nu_dtype: storage dtype of R, C, V (default: the params').
+    """
+    owner = "scale_by_factored_rms"
+    check_interval(owner, "decay_rate", decay_rate, low=0.0, low_open=True)
+    check_interval(owner, "eps", eps, low=0.0)
+    check_number(owner, "min_dim_size_to_factor", min_dim_size_to_factor, allow_schedule=False)
+    check_bool(owner, "factored", factored)
+    hyper = HyperParams(owner, decay_rate=decay_rate, eps=eps)
+
+    def dims(shape):
+        return _factored_dims(shape, factored, min_dim_size_to_factor)
+
+    def zeros(params, shape_of):
+        return jax.tree.map(
+            lambda p: jnp.zeros(shape_of(p.shape), nu_dtype or p.dtype), params
+        )
+
+    def drop(shape, axis):
+        return tuple(n for i, n in enumerate(shape) if i != axis)
+
+    def init(params, hyperparams):
+        return FactoredRmsState(
+            v_row=zeros(params, lambda s: drop(s, dims(s)[1]) if dims(s) else (1,)),
+            v_col=zeros(params, lambda s: drop(s, dims(s)[0]) if dims(s) else (1,)),
+            v=zeros(params, lambda s: (1,) if dims(s) else s),
+            hyperparams=hyperparams,
+        )
+
+    def update(updates, state, params, h, step, **extra):
+        c, eps_ = h["decay_rate"], h["eps"]
+        t = (step + 1).astype(c.dtype)
+        rho = 1 - t ** (-c)
+
+        def g2(g):
+            return jnp.square(_wide(g, eps_)) + eps_
+
+        def new_row(r, g):
+            d = dims(g.shape)
+            return rho * r + (1 - rho) * jnp.mean(g2(g), axis=d[1]) if d else r
+
+        def new_col(col, g):
+            d = dims(g.shape)
+            return rho * col + (1 - rho) * jnp.mean(g2(g), axis=d[0]) if d else col
+
+        def new_full(v, g):
+            return v if dims(g.shape) else rho * v + (1 - rho) * g2(g)
+
+        def rule(g, r, col, v):
+            d = dims(g.shape)
+            if d is None:
+                return (g * jax.lax.rsqrt(new_full(v, g)),)
+            d1, d0 = d
+            r, col = new_row(r, g), new_col(col, g)
+            r_axis = d1 - 1 if d1 > d0 else d1
+            row_factor = jax.lax.rsqrt(r / jnp.mean(r, axis=r_axis, keepdims=True))
+            col_factor = jax.lax.rsqrt(col)
+            return (g * jnp.expand_dims(row_factor, d0) * jnp.expand_dims(col_factor, d1),)
+
+        old = (state.v_row, state.v_col, state.v)
+        (v_row,) = per_array(lambda r, g: (new_row(r, g),), state.v_row, shared=(updates,),
+                             what=owner)
+        (v_col,) = per_array(lambda col, g: (new_col(col, g),), state.v_col, shared=(updates,),
+                             what=owner)
+        (v,) = per_array(lambda v, g: (new_full(v, g),), state.v, shared=(updates,), what=owner)
+        (updates,) = per_array(rule, updates, shared=old, what=owner)
+        return updates, state._replace(v_row=v_row, v_col=v_col, v=v)
+
+    return block(owner, FactoredRmsState, hyper, init, update, uses_step=True)
+
+
+class BlockRmsState(NamedTuple):
+    """The state of ``clip_by_block_rms`` and ``scale_by_param_block_rms``."""
+
+    hyperparams: dict[str, Any]
+
+
+def clip_by_block_rms(threshold: float = 1.0) -> GradientTransformation:
+    """Adafactor's update clipping, per array: u ← u / max(1, RMS(u) / d).
+
+    Args:
+      threshold: d > 0 (1 in the paper).
+    """
+    owner = "clip_by_block_rms"
+    check_interval(owner, "threshold", threshold, low=0.0, low_open=True)
+    hyper = HyperParams(owner, threshold=threshold)
+
+    def init(params, hyperparams):
+        del params
+        return BlockRmsState(hyperparams)
+
+    def update(updates, state, params, h, step, **extra):
+        d = h["threshold"]
+        (updates,) = per_array(lambda u: (u / jnp.maximum(1, _rms(_wide(u, d)) / d),), updates,
+                               what=owner)
+        return updates, state
+
+    return block(owner, BlockRmsState, hyper, init, update)
+
+
+def scale_by_param_block_rms(min_scale: float = 1e-3) -> GradientTransformation:
+    """Adafactor's relative step size, per array: u ← max(ε2, RMS(θ)) · u.
+
+    Needs the params.
+
+    Args:
+      min_scale: ε2 ≥ 0 (1e-3 in the paper), the scale of arrays near zero.
+    """
+    owner = "scale_by_param_block_rms"
+    check_interval(owner, "min_scale", min_scale, low=0.0)
+    hyper = HyperParams(owner, min_scale=min_scale)
+
+    def init(params, hyperparams):
+        del params
+        return BlockRmsState(hyperparams)
+
+    def update(updates, state, params, h, step, **extra):
+        _needs_params(owner, params)
+        eps2 = h["min_scale"]
+        (updates,) = per_array(lambda u, p: (u * jnp.maximum(eps2, _rms(_wide(p, eps2))),),
+                               updates, shared=(params,), what=owner)
+        return updates, state
+
+    return block(owner, BlockRmsState, hyper, init, update)
+
+
+def newton_schulz(
+    x: jax.Array,
+    coeffs: Any = MUON_NS_COEFFS,
+    steps: int = 5,
+    eps: float | jax.Array = 1e-8,
+) -> jax.Array:
+    """Approximate orthogonalization of a matrix by the Newton–Schulz quintic.
+
+        X ← X / (‖X‖_F + ε);   repeat: A = X Xᵀ,  X ← a X + (b A + c A²) X
+
+    The iteration keeps the singular vectors and pushes the singular values
+    toward 1: with Jordan's coefficients (a, b, c) = (3.4445, −4.7750, 2.0315)
+    and 5 steps, those not tiny next to ‖X‖_F land in about [0.7, 1.2] rather
+    than exactly at 1, which does not hurt training. A tall matrix is
+    transposed first so that A is the smaller Gram matrix.
+    """
+    a, b, c = (coeffs[i] for i in range(3))
+    tall = x.shape[0] > x.shape[1]
+    if tall:
+        x = x.T
+    x = x / (_norm(x) + eps)
+    for _ in range(steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return x.T if tall else x
+
+
+class ScaleByMuonState(NamedTuple):
+    """Muon's momentum m."""
+
+    mu: Any
+    hyperparams: dict[str, Any]
+
+
+def _check_matrices(owner: str, tree: Any) -> None:
+    for path, leaf in tree_flatten_with_path(tree)[0]:
+        if jnp.ndim(leaf) != 2:
+            raise ValueError(
+                f"{owner}: needs 2-D arrays, got shape {jnp.shape(leaf)} at "
+                f"{keystr(path) or '<root>'}; route other leaves elsewhere with "
+                "gradtx.partition (gradtx.muon does: they get Adam)"
+            )
+
+
+def scale_by_muon(
+    beta: float = 0.95,
+    ns_coeffs: tuple[float, float, float] = MUON_NS_COEFFS,
+    ns_steps: int = 5,
+    eps: float = 1e-8,
+    *,
+    nesterov: bool = True,
+    debias: bool = False,
+    mu_dtype: Any = None,
+) -> GradientTransformation:
+    """Muon's orthogonalized momentum (Jordan et al. 2024), for 2-D weights.
+
+        m ← β m + (1 − β) g
+        c = β m + (1 − β) g   (Nesterov)     or   c = m
+        u = NS(c) · √max(1, n_out / n_in)
+
+    NS is :func:`newton_schulz`; a weight is (n_in, n_out), as Flax's ``Dense``
+    kernels are (torch's are (out, in): Jordan's √max(1, rows/cols) is the
+    same factor). With ``debias`` the momentum is bias-corrected as in
+    optax's ``scale_by_muon``: c = β m / (1 − β^{t+1}) + (1 − β) g / (1 − β^t)
+    (Nesterov) or c = m / (1 − β^t). NS normalizes its input, so this only
+    changes the mix of m and g in the first steps. Every leaf must be 2-D
+    (``ValueError`` naming the path otherwise).
+
+    Args:
+      beta: β in [0, 1). ns_coeffs: (a, b, c). ns_steps: iterations (≥ 1).
+      eps: ε of the normalization. nesterov: use Nesterov momentum.
+      debias: bias-correct the momentum (optax's form).
+      mu_dtype: storage dtype of m (default: the params').
+    """
+    owner = "scale_by_muon"
+    check_interval(owner, "beta", beta, low=0.0, high=1.0, high_open=True)
+    check_interval(owner, "eps", eps, low=0.0)
+    if len(tuple(ns_coeffs)) != 3:
+        raise ValueError(f"{owner}: ns_coeffs must be three numbers (a, b, c), got {ns_coeffs!r}")
+    for coeff in ns_coeffs:
+        check_number(owner, "ns_coeffs", coeff, allow_schedule=False)
+    if isinstance(ns_steps, bool) or not isinstance(ns_steps, int) or ns_steps < 1:
+        raise ValueError(f"{owner}: ns_steps must be an int in [1, inf), got {ns_steps!r}")
+    check_bool(owner, "nesterov", nesterov)
+    check_bool(owner, "debias", debias)
+    hyper = HyperParams(owner, beta=beta, eps=eps, ns_coeffs=tuple(ns_coeffs))
+
+    def init(params, hyperparams):
+        _check_matrices(owner, params)
+        return ScaleByMuonState(tree_zeros_like(params, mu_dtype), hyperparams)
+
+    def update(updates, state, params, h, step, **extra):
+        _check_matrices(owner, updates)
+        b = h["beta"]
+        if debias:
+            t = (step + 1).astype(b.dtype)
+            c_m, c_g = (b / (1 - b ** (t + 1)), (1 - b) / (1 - b**t)) if nesterov else (
+                1 / (1 - b**t), 0)
+        else:
+            c_m, c_g = (b, 1 - b) if nesterov else (1, 0)
+
+        def rule(g, m):
+            m = b * m + (1 - b) * g
+            o = newton_schulz(c_m * m + c_g * g, h["ns_coeffs"], ns_steps, h["eps"])
+            return o * jnp.sqrt(max(1.0, g.shape[1] / g.shape[0])), m
+
+        updates, mu = per_array(rule, updates, state.mu, what=owner)
+        return updates, state._replace(mu=mu)
+
+    return block(owner, ScaleByMuonState, hyper, init, update, uses_step=debias)
+

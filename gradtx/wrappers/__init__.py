@@ -1,0 +1,31 @@
+"""Wrappers: transforms that hold other transforms or watch the params.
+
+* :mod:`~gradtx.wrappers.groups` — parameter groups: ``masked``, ``partition``, ``freeze``;
+* :mod:`~gradtx.wrappers.accumulate` — gradient accumulation over micro-batches;
+* :mod:`~gradtx.wrappers.finite` — ``apply_if_finite``, NaN/Inf-safe steps;
+* :mod:`~gradtx.wrappers.averaging` — parameter EMA, Polyak averaging, lookahead.
+
+Mask polarity
+-------------
+One convention everywhere: ``True`` in a mask means **this leaf is selected**
+— the wrapper acts on it. ``masked(inner, mask)`` applies ``inner`` where the
+mask is ``True`` and passes the other leaves through unchanged;
+``freeze(mask)`` freezes (zeroes the updates of) the leaves where the mask is
+``True``; ``add_decayed_weights(mask=...)`` decays where it is ``True``.
+
+A mask is a tree of Python bools with the structure of the params, or a prefix
+of it (a bool then selects a whole subtree, for example a whole layer or an
+``nnx.Param``), or a function of the params returning one. Functions are
+called on the params, or on the updates when ``update`` gets no params, so
+they should depend only on tree paths, shapes and dtypes. A mask that is not
+a prefix of the params raises ``ValueError`` naming the first path where they
+differ. ``partition`` takes labels in the same forms.
+
+Steps
+-----
+A wrapper passes its chain's step (see :mod:`gradtx.core.base`) to the
+transforms it holds, except where it changes how often they run:
+``accumulate_gradients`` and ``apply_if_finite`` hold the inner transform's
+own step counter — the number of updates it has emitted — so schedules and
+bias corrections inside them advance once per real update.
+"""

@@ -1,0 +1,109 @@
+"""Gradient accumulation: one update from the mean of k micro-batch gradients.
+
+The lecture's batch-size discussion: a batch of k·B examples that does not fit
+in memory is processed as k micro-batches of B; the mean of their gradients is
+the gradient of the large batch (for a loss that is a mean over examples), so
+k accumulation steps followed by one update equal one step at batch k·B.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from gradtx.core.base import GradientTransformation, expect_state
+from gradtx.core.lift import per_array
+from gradtx.core.tree import tree_zeros_like
+from gradtx.wrappers._inner import Inner, zeros_like_output
+
+__all__ = ["AccumulateState", "accumulate_gradients"]
+
+
+class AccumulateState(NamedTuple):
+    """The state of ``accumulate_gradients``.
+
+    ``micro_step`` is the position in the current cycle (0 … k − 1), ``count``
+    the number of updates emitted — the inner transform's step — and
+    ``grad_sum`` the sum of this cycle's micro-batch gradients.
+    """
+
+    micro_step: jax.Array
+    count: jax.Array
+    grad_sum: Any
+    inner_state: Any
+
+
+def _wide(x: jax.Array) -> jax.Array:
+    """``x`` in float32 or wider, the dtype of the accumulation arithmetic."""
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
+def accumulate_gradients(
+    inner: GradientTransformation, every_k: int, accumulator_dtype: Any = None
+) -> GradientTransformation:
+    """Runs ``inner`` once every ``every_k`` calls, on the mean of their gradients.
+
+    For micro-steps j = 1 … k of a cycle:
+
+        S ← S + g_j                          (j < k: emits Δθ = 0)
+        Δθ = inner((S + g_k) / k),  S ← 0     (j = k)
+
+    The inner update runs only on the emitting call (a ``lax.cond``), and its
+    step is the number of updates emitted so far (``state.count``), so its
+    schedules and bias corrections advance once per real update. Between
+    emissions the inner state is untouched. The params given on the emitting
+    call are those of the whole cycle, since the calls before it emit zeros.
+
+    Args:
+      inner: the optimizer (any transform) to run on the mean gradient.
+      every_k: k ≥ 1, the number of micro-batches per update.
+      accumulator_dtype: storage dtype of S (default: the params'); the sums
+        are computed in float32 or wider. float32 is advisable for bf16 params.
+    """
+    owner = "accumulate_gradients"
+    if isinstance(every_k, bool) or not isinstance(every_k, int):
+        raise TypeError(f"{owner}: every_k must be an int, got {type(every_k).__name__} "
+                        f"{every_k!r}")
+    if every_k < 1:
+        raise ValueError(f"{owner}: every_k must be in [1, inf), got {every_k!r}")
+    part = Inner(inner, f"{owner}: inner")
+
+    def init(params):
+        return AccumulateState(
+            micro_step=jnp.zeros([], jnp.int32),
+            count=jnp.zeros([], jnp.int32),
+            grad_sum=tree_zeros_like(params, accumulator_dtype),
+            inner_state=part.init(params),
+        )
+
+    def update(updates, state, params=None, **extra):
+        expect_state(state, AccumulateState, owner)
+        extra.pop("step", None)
+        emit = state.micro_step == every_k - 1
+
+        def emitting():
+            (mean,) = per_array(lambda g, s: ((_wide(s) + _wide(g)) / every_k,), updates,
+                                shared=(state.grad_sum,), what=owner)
+            out, inner_state = part.update(mean, state.inner_state, params, state.count, extra)
+            return out, tree_zeros_like(state.grad_sum), inner_state
+
+        def accumulating():
+            _, grad_sum = per_array(
+                lambda g, s: (g, _wide(s) + _wide(g)), updates, state.grad_sum, what=owner
+            )
+            zeros = zeros_like_output(lambda: part.update(
+                updates, state.inner_state, params, state.count, extra), updates)
+            return zeros, grad_sum, state.inner_state
+
+        out, grad_sum, inner_state = lax.cond(emit, emitting, accumulating)
+        return out, AccumulateState(
+            micro_step=jnp.where(emit, 0, state.micro_step + 1).astype(jnp.int32),
+            count=(state.count + emit).astype(jnp.int32),
+            grad_sum=grad_sum,
+            inner_state=inner_state,
+        )
+
+    return GradientTransformation(init, update)
