@@ -91,7 +91,7 @@ from gradtx.wrappers.groups import MaskedNode, freeze, masked, partition
 from gradtx.interop import as_optax
 
 # Subpackages: gradtx.schedules.cosine(...), gradtx.initializers.he_normal(), ...
-from gradtx import schedules
+from gradtx import diagnostics, initializers, schedules
 
 __version__ = "0.1.0"
 
@@ -172,6 +172,8 @@ __all__ = [
     "lookahead",
     # subpackages
     "schedules",
+    "initializers",
+    "diagnostics",
     # interop
     "as_optax",
 ]
