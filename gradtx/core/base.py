@@ -44,6 +44,7 @@ __all__ = [
     "expect_state",
     "stepped",
     "make_chain",
+    "Part",
 ]
 
 _INT32_MAX = jnp.iinfo(jnp.int32).max
@@ -149,16 +150,37 @@ def _accepts_kwargs(fn: Callable) -> bool:
     return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
-def _part(tx: Any, where: str) -> tuple[GradientTransformation, bool, bool]:
-    """(transform to call, is gradtx, forwards extra args) for one chain part."""
-    if not (hasattr(tx, "init") and hasattr(tx, "update")):
-        raise TypeError(f"{where} must be a GradientTransformation, got {type(tx).__name__}")
-    raw = getattr(tx.update, _RAW, None)
-    if raw is not None:
-        return raw, True, True
-    if isinstance(tx, GradientTransformation):
-        return tx, True, True
-    return tx, False, _accepts_kwargs(tx.update)
+class Part:
+    """A transform held by a combinator (a chain or a wrapper), called as a chain calls it.
+
+    A step-consuming gradtx transform is called through its raw update with the
+    combinator's ``step``, so its state sits in the combinator's state without
+    a second counter; other gradtx transforms get the extra keyword arguments
+    too; optax transforms get the user's extra arguments when their update
+    accepts ``**kwargs`` (``GradientTransformationExtraArgs``), else none.
+    """
+
+    def __init__(self, tx: Any, where: str):
+        if not (hasattr(tx, "init") and hasattr(tx, "update")):
+            raise TypeError(f"{where} must be a GradientTransformation, got {type(tx).__name__}")
+        raw = getattr(tx.update, _RAW, None)
+        self.uses_step = raw is not None
+        self.tx = raw if raw is not None else tx
+        self.is_gradtx = raw is not None or isinstance(tx, GradientTransformation)
+        self.forwards_extra = self.is_gradtx or _accepts_kwargs(tx.update)
+
+    def init(self, params: Params) -> OptState:
+        return self.tx.init(params)
+
+    def update(
+        self, updates: Updates, state: OptState, params: Params | None, step: Any,
+        extra: Mapping[str, Any],
+    ) -> tuple[Updates, OptState]:
+        if self.is_gradtx:
+            return self.tx.update(updates, state, params, step=step, **extra)
+        if self.forwards_extra:
+            return self.tx.update(updates, state, params, **extra)
+        return self.tx.update(updates, state, params)
 
 
 def make_chain(parts: Mapping[Any, Any] | tuple, owner: str) -> GradientTransformation:
@@ -166,13 +188,13 @@ def make_chain(parts: Mapping[Any, Any] | tuple, owner: str) -> GradientTransfor
     named = isinstance(parts, Mapping)
     keys = list(parts.keys()) if named else list(range(len(parts)))
     where = "named_chain: argument {!r}" if named else "chain: argument {}"
-    calls = {k: _part(parts[k], where.format(k)) for k in keys}
+    calls = {k: Part(parts[k], where.format(k)) for k in keys}
 
     def pack(values):
         return dict(zip(keys, values, strict=True)) if named else tuple(values)
 
     def init(params):
-        return pack(calls[k][0].init(params) for k in keys)
+        return pack(calls[k].init(params) for k in keys)
 
     def update(updates, state, params=None, **extra):
         if named:
@@ -182,17 +204,10 @@ def make_chain(parts: Mapping[Any, Any] | tuple, owner: str) -> GradientTransfor
         elif not isinstance(state, tuple) or len(state) != len(keys):
             got = f"{len(state)} states" if isinstance(state, tuple) else type(state).__name__
             raise TypeError(f"{owner}: expected a tuple of {len(keys)} states, got {got}")
-        user_extra = {k: v for k, v in extra.items() if k != "step"}
+        step = extra.pop("step", None)
         new_states = []
         for k in keys:
-            tx, is_gradtx, forwards = calls[k]
-            s = state[k]
-            if is_gradtx:
-                updates, s = tx.update(updates, s, params, **extra)
-            elif forwards:
-                updates, s = tx.update(updates, s, params, **user_extra)
-            else:
-                updates, s = tx.update(updates, s, params)
+            updates, s = calls[k].update(updates, state[k], params, step, extra)
             new_states.append(s)
         return updates, pack(new_states)
 

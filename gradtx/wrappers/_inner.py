@@ -1,4 +1,4 @@
-"""How a wrapper calls the transform it holds: the way a chain calls its parts."""
+"""Helpers for wrappers that skip their inner transform on some steps."""
 
 from __future__ import annotations
 
@@ -7,36 +7,9 @@ from typing import Any
 
 import jax
 
-from gradtx.core.base import _RAW, GradientTransformation, _part
 from gradtx.core.tree import tree_zeros_like
 
-__all__ = ["Inner", "zeros_like_output"]
-
-
-class Inner:
-    """A transform held by a wrapper.
-
-    A step-consuming gradtx transform is called through its raw update, with the
-    ``step`` the wrapper gives it (so the wrapper's state holds the inner state
-    without a second counter); other gradtx transforms get the extra keyword
-    arguments; optax transforms get them if they accept them.
-    """
-
-    def __init__(self, tx: GradientTransformation, where: str):
-        self.uses_step = getattr(getattr(tx, "update", None), _RAW, None) is not None
-        self.tx, self._is_gradtx, self._forwards = _part(tx, where)
-
-    def init(self, params: Any) -> Any:
-        return self.tx.init(params)
-
-    def update(
-        self, updates: Any, state: Any, params: Any, step: Any, extra: dict[str, Any]
-    ) -> tuple[Any, Any]:
-        if self._is_gradtx:
-            return self.tx.update(updates, state, params, step=step, **extra)
-        if self._forwards:
-            return self.tx.update(updates, state, params, **extra)
-        return self.tx.update(updates, state, params)
+__all__ = ["zeros_like_output"]
 
 
 def zeros_like_output(fn: Callable[[], tuple[Any, Any]], updates: Any) -> Any:

@@ -14,10 +14,10 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from gradtx.core.base import GradientTransformation, expect_state
+from gradtx.core.base import GradientTransformation, Part, expect_state
 from gradtx.core.lift import per_array
 from gradtx.core.tree import tree_zeros_like
-from gradtx.wrappers._inner import Inner, zeros_like_output
+from gradtx.wrappers._inner import zeros_like_output
 
 __all__ = ["AccumulateState", "accumulate_gradients"]
 
@@ -69,7 +69,7 @@ def accumulate_gradients(
                         f"{every_k!r}")
     if every_k < 1:
         raise ValueError(f"{owner}: every_k must be in [1, inf), got {every_k!r}")
-    part = Inner(inner, f"{owner}: inner")
+    part = Part(inner, f"{owner}: inner")
 
     def init(params):
         return AccumulateState(

@@ -26,12 +26,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx.core.base import GradientTransformation
+from gradtx.core.base import GradientTransformation, Part
 from gradtx.core.block import block
 from gradtx.core.hyperparams import HyperParams, hyperparam_dtype
 from gradtx.core.lift import per_array
 from gradtx.core.validate import check_bool, check_interval
-from gradtx.wrappers._inner import Inner
 
 __all__ = [
     "ParamAverageState",
@@ -173,7 +172,7 @@ def lookahead(
     if sync_period < 1:
         raise ValueError(f"{owner}: sync_period must be in [1, inf), got {sync_period!r}")
     check_interval(owner, "slow_step_size", slow_step_size, low=0.0, high=1.0)
-    part = Inner(fast, f"{owner}: fast")
+    part = Part(fast, f"{owner}: fast")
     hyper = HyperParams(owner, slow_step_size=slow_step_size)
 
     def init(params, hyperparams):

@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from gradtx.core.base import GradientTransformation, expect_state
-from gradtx.wrappers._inner import Inner, zeros_like_output
+from gradtx.core.base import GradientTransformation, Part, expect_state
+from gradtx.wrappers._inner import zeros_like_output
 
 __all__ = ["ApplyIfFiniteState", "apply_if_finite"]
 
@@ -56,7 +56,7 @@ def apply_if_finite(
     if max_consecutive_errors < 0:
         raise ValueError(f"{owner}: max_consecutive_errors must be in [0, inf), "
                          f"got {max_consecutive_errors!r}")
-    part = Inner(inner, f"{owner}: inner")
+    part = Part(inner, f"{owner}: inner")
 
     def init(params):
         zero = jnp.zeros([], jnp.int32)

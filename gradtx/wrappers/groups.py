@@ -33,9 +33,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from jax.tree_util import keystr, tree_flatten_with_path, tree_structure
 
-from gradtx.core.base import EmptyState, GradientTransformation, expect_state, stepped
+from gradtx.core.base import EmptyState, GradientTransformation, Part, expect_state, stepped
 from gradtx.core.tree import tree_zeros_like
-from gradtx.wrappers._inner import Inner
 
 __all__ = [
     "MaskedNode",
@@ -162,7 +161,7 @@ def masked(inner: GradientTransformation, mask: Mask) -> GradientTransformation:
     """
     owner = "masked"
     _check_spec(owner, "mask", mask)
-    part = Inner(inner, f"{owner}: inner")
+    part = Part(inner, f"{owner}: inner")
 
     def init(params):
         groups = _mask(mask, params, owner)
@@ -209,7 +208,7 @@ def partition(
         raise TypeError(f"{owner}: transforms_by_label must be a non-empty mapping "
                         f"{{label: transform}}, got {transforms_by_label!r}")
     _check_spec(owner, "labels", labels)
-    parts = {k: Inner(tx, f"{owner}: transform for label {k!r}")
+    parts = {k: Part(tx, f"{owner}: transform for label {k!r}")
              for k, tx in transforms_by_label.items()}
 
     def init(params):
