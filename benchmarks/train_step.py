@@ -1,0 +1,316 @@
+"""A whole jitted training step: what an optimizer adds to forward + backward.
+
+What is measured
+----------------
+A residual MLP with LayerNorm, written in plain JAX (so that the leaf count is
+exact and no framework overhead is counted): an input projection, ``B``
+residual blocks ``h ← h + W2 · gelu(W1 · LayerNorm(h) + b1) + b2``, a final
+LayerNorm and a linear head; 6 leaves per block + 6, so ``B = 23`` gives 144
+leaves and ``B = 166`` gives 1002. Mean squared error on a fixed random batch.
+
+Each training step is one ``jax.jit`` with the params and the optimizer
+state donated, and is built three ways:
+
+* ``fwd+bwd``: ``jax.value_and_grad`` then plain SGD written by hand
+  (θ ← θ − 10⁻³ g): the gradients are computed and consumed, no optimizer;
+* ``gradtx``: ``gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.adamw(1e-3))``
+  (gradtx's default weight decay λ = 1e-2);
+* ``optax``: ``optax.chain(optax.clip_by_global_norm(1.0),
+  optax.adamw(1e-3, weight_decay=1e-2))``, the same math.
+
+For each: the compile time (``trace``, ``lower``, ``compile`` stages timed on
+a fresh ``jax.jit``, after a warmup of the same three steps on a one-block
+model so that jnp's own caches are warm, as in a real program) and the median
+step time (each call followed by ``jax.block_until_ready``, warmup calls
+excluded, the three variants called alternately, one call each per round).
+The optimizer's overhead is reported as (variant − fwd+bwd) / fwd+bwd, in %,
+for step time and for compile time (trace + lower + compile).
+
+``--quick`` (under a minute on 2 CPU cores): the 144-leaf model only, 2 warmup
+calls and 15 rounds, one compile each. The full run: 144 and 1002 leaves,
+3 warmup calls and 31 rounds, one compile each (``--compile-rounds N`` compiles
+each variant N times, alternating the order, and reports the medians). On 2
+CPU cores XLA needs about 6 minutes per variant to compile the 1002-leaf model
+(more under load; the full run took 22 minutes and peaked at 23 GB of memory;
+``--quick`` peaks at 0.75 GB): ``--blocks 23`` skips it.
+
+Runs unchanged on CPU or GPU: ``jax.devices()`` is printed first.
+
+    python benchmarks/train_step.py --quick
+    python benchmarks/train_step.py --json train_step.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from _common import (
+    environment,
+    fmt_ms,
+    fmt_pct,
+    print_environment,
+    print_table,
+    summarize,
+    time_interleaved,
+    write_json,
+)
+
+import gradtx
+
+LR = 1e-3
+WEIGHT_DECAY = 1e-2
+MAX_NORM = 1.0
+SGD_LR = 1e-3
+
+VARIANTS = ("fwd+bwd", "gradtx", "optax")
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def _dense(key: jax.Array, n_in: int, n_out: int) -> dict[str, jax.Array]:
+    return {
+        "kernel": jax.random.normal(key, (n_in, n_out), jnp.float32) / jnp.sqrt(n_in),
+        "bias": jnp.zeros((n_out,), jnp.float32),
+    }
+
+
+def _norm(width: int) -> dict[str, jax.Array]:
+    return {"scale": jnp.ones((width,), jnp.float32), "bias": jnp.zeros((width,), jnp.float32)}
+
+
+def init_mlp(key: jax.Array, n_blocks: int, width: int, d_in: int, d_out: int) -> dict[str, Any]:
+    """Params of the residual MLP: 6 leaves per block + 6."""
+    keys = jax.random.split(key, 2 * n_blocks + 2)
+    params: dict[str, Any] = {"input": _dense(keys[0], d_in, width)}
+    for i in range(n_blocks):
+        params[f"block_{i:03d}"] = {
+            "norm": _norm(width),
+            "dense1": _dense(keys[2 * i + 1], width, width),
+            "dense2": _dense(keys[2 * i + 2], width, width),
+        }
+    params["final_norm"] = _norm(width)
+    params["head"] = _dense(keys[-1], width, d_out)
+    return params
+
+
+def _layer_norm(h: jax.Array, p: dict[str, jax.Array]) -> jax.Array:
+    mean = jnp.mean(h, axis=-1, keepdims=True)
+    var = jnp.mean(jnp.square(h - mean), axis=-1, keepdims=True)
+    return (h - mean) * jax.lax.rsqrt(var + 1e-6) * p["scale"] + p["bias"]
+
+
+def _apply_dense(h: jax.Array, p: dict[str, jax.Array]) -> jax.Array:
+    return h @ p["kernel"] + p["bias"]
+
+
+def forward(params: dict[str, Any], x: jax.Array) -> jax.Array:
+    h = _apply_dense(x, params["input"])
+    for name in sorted(k for k in params if k.startswith("block_")):
+        p = params[name]
+        z = jax.nn.gelu(_apply_dense(_layer_norm(h, p["norm"]), p["dense1"]))
+        h = h + _apply_dense(z, p["dense2"])
+    return _apply_dense(_layer_norm(h, params["final_norm"]), params["head"])
+
+
+def loss_fn(params: dict[str, Any], x: jax.Array, y: jax.Array) -> jax.Array:
+    return jnp.mean(jnp.square(forward(params, x) - y))
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+def make_optimizer(variant: str) -> tuple[Any, Callable] | None:
+    if variant == "gradtx":
+        tx = gradtx.chain(gradtx.clip_by_global_norm(MAX_NORM), gradtx.adamw(LR))
+        return tx, gradtx.apply_updates
+    if variant == "optax":
+        tx = optax.chain(optax.clip_by_global_norm(MAX_NORM),
+                         optax.adamw(LR, weight_decay=WEIGHT_DECAY))
+        return tx, optax.apply_updates
+    return None
+
+
+def make_step(variant: str) -> tuple[Callable, Callable]:
+    """(init(params) -> state, step(params, state, x, y) -> (params, state, loss))."""
+    opt = make_optimizer(variant)
+    if opt is None:
+        def no_state(params):
+            del params
+            return ()
+
+        def sgd_step(params, state, x, y):
+            loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+            return jax.tree.map(lambda p, g: p - SGD_LR * g, params, grads), state, loss
+
+        return no_state, sgd_step
+    tx, apply = opt
+
+    def step(params, state, x, y):
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+        updates, state = tx.update(grads, state, params)
+        return apply(params, updates), state, loss
+
+    return tx.init, step
+
+
+def compile_step(variant: str, params: Any, x: jax.Array, y: jax.Array) -> tuple[Any, dict]:
+    """(compiled step, seconds of each stage) on a fresh ``jax.jit``."""
+    init, step = make_step(variant)
+    state = jax.eval_shape(init, params)
+    shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), params)
+    jitted = jax.jit(step, donate_argnums=(0, 1))
+    t0 = time.perf_counter()
+    traced = jitted.trace(shapes, state, x, y)
+    t1 = time.perf_counter()
+    lowered = traced.lower()
+    t2 = time.perf_counter()
+    compiled = lowered.compile()
+    t3 = time.perf_counter()
+    return compiled, {"trace_s": t1 - t0, "lower_s": t2 - t1, "compile_s": t3 - t2,
+                      "total_s": t3 - t0}
+
+
+def measure_model(
+    n_blocks: int, width: int, batch: int, warmup: int, repeats: int, compile_rounds: int
+) -> dict[str, Any]:
+    key = jax.random.key(0)
+    kp, kx, ky = jax.random.split(key, 3)
+    params = init_mlp(kp, n_blocks, width, width, width)
+    x = jax.random.normal(kx, (batch, width), jnp.float32)
+    y = jax.random.normal(ky, (batch, width), jnp.float32)
+    n_leaves = len(jax.tree.leaves(params))
+    n_params = sum(a.size for a in jax.tree.leaves(params))
+
+    compile_samples: dict[str, list[dict]] = {v: [] for v in VARIANTS}
+    compiled: dict[str, Any] = {}
+    for r in range(compile_rounds):
+        for v in VARIANTS if r % 2 == 0 else VARIANTS[::-1]:
+            compiled[v], stages = compile_step(v, params, x, y)
+            compile_samples[v].append(stages)
+            print(f"  compiled {v:<8} ({n_leaves} leaves): total {stages['total_s']:.2f} s",
+                  flush=True)
+
+    runners = {}
+    for v in VARIANTS:
+        init, _ = make_step(v)
+        p0 = jax.tree.map(jnp.copy, params)
+        carry = [p0, init(p0)]
+
+        def run(fn=compiled[v], carry=carry):
+            carry[0], carry[1], loss = fn(carry[0], carry[1], x, y)
+            return carry, loss
+
+        runners[v] = run
+    samples = time_interleaved(runners, repeats=repeats, warmup=warmup)
+
+    result: dict[str, Any] = {"blocks": n_blocks, "leaves": n_leaves, "params": int(n_params),
+                              "width": width, "batch": batch, "variants": {}}
+    for v in VARIANTS:
+        stages = {k: statistics.median(s[k] for s in compile_samples[v])
+                  for k in compile_samples[v][0]}
+        result["variants"][v] = {"step": summarize(samples[v]), "compile": stages,
+                                 "compile_rounds": compile_samples[v]}
+    return result
+
+
+def warm_caches(width: int, batch: int) -> None:
+    """Traces and compiles the three steps once on a one-block model (jnp's caches)."""
+    params = init_mlp(jax.random.key(1), 1, width, width, width)
+    x = jnp.zeros((batch, width), jnp.float32)
+    for v in VARIANTS:
+        compile_step(v, params, x, x)
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def report(results: list[dict[str, Any]]) -> None:
+    rows = []
+    for r in results:
+        base = r["variants"]["fwd+bwd"]
+        for v in VARIANTS:
+            d = r["variants"][v]
+            step, comp = d["step"]["median_ms"], d["compile"]["total_s"]
+            step_over = None if v == "fwd+bwd" else 100 * (step / base["step"]["median_ms"] - 1)
+            comp_over = None if v == "fwd+bwd" else 100 * (comp / base["compile"]["total_s"] - 1)
+            rows.append([
+                f"{r['leaves']} leaves / {v}",
+                fmt_ms(step),
+                "-" if step_over is None else fmt_pct(step_over),
+                f"{d['compile']['trace_s'] + d['compile']['lower_s']:.2f}",
+                f"{d['compile']['compile_s']:.2f}",
+                f"{comp:.2f}",
+                "-" if comp_over is None else fmt_pct(comp_over),
+            ])
+    print_table(
+        "Training step of a residual MLP: median step time and compile time; overhead = "
+        "(variant - fwd+bwd) / fwd+bwd",
+        ["model / variant", "step ms", "step overhead", "trace+lower s", "compile s",
+         "total compile s", "compile overhead"],
+        rows,
+    )
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="See the module docstring and docs/benchmarks.md for what is measured.",
+    )
+    parser.add_argument("--quick", action="store_true",
+                        help="the 144-leaf model only, 15 rounds, one compile each "
+                             "(under a minute on 2 cores)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--blocks", help="comma-separated residual block counts "
+                                         "(default 23,166 = 144 and 1002 leaves; quick 23)")
+    parser.add_argument("--width", type=int, default=256, help="hidden width (default 256)")
+    parser.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
+    parser.add_argument("--repeats", type=int, help="measured rounds (default 31; quick 15)")
+    parser.add_argument("--warmup", type=int, help="warmup calls (default 3; quick 2)")
+    parser.add_argument("--compile-rounds", type=int,
+                        help="compiles of each variant (default 1)")
+    args = parser.parse_args()
+
+    quick = args.quick
+    blocks = ([int(b) for b in args.blocks.split(",")] if args.blocks
+              else [23] if quick else [23, 166])
+    repeats = args.repeats or (15 if quick else 31)
+    warmup = args.warmup or (2 if quick else 3)
+    compile_rounds = args.compile_rounds or 1
+
+    env = environment()
+    print_environment(env)
+    t_start = time.perf_counter()
+    warm_caches(args.width, args.batch)
+    results = []
+    for n in blocks:
+        print(f"[{time.perf_counter() - t_start:5.1f} s] model with {n} blocks ...", flush=True)
+        results.append(measure_model(n, args.width, args.batch, warmup, repeats, compile_rounds))
+    report(results)
+    elapsed = time.perf_counter() - t_start
+    print(f"\ntotal {elapsed:.0f} s")
+    if args.json:
+        write_json(args.json, {
+            "benchmark": "train_step",
+            "mode": "quick" if quick else "full",
+            "environment": env,
+            "repeats": repeats,
+            "warmup": warmup,
+            "models": results,
+            "elapsed_s": elapsed,
+        })
+
+
+if __name__ == "__main__":
+    main()
