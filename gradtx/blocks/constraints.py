@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 
 from gradtx.core.base import GradientTransformation
@@ -17,7 +18,7 @@ from gradtx.core.block import block
 from gradtx.core.hyperparams import HyperParams
 from gradtx.core.lift import per_array
 from gradtx.core.tree import check_same_structure, tree_global_norm
-from gradtx.core.validate import check_interval
+from gradtx.core.validate import NONNEGATIVE, POSITIVE
 
 __all__ = [
     "AddDecayedWeightsState",
@@ -57,8 +58,7 @@ def add_decayed_weights(
         function of the params returning one. ``None`` decays every leaf.
     """
     owner = "add_decayed_weights"
-    check_interval(owner, "weight_decay", weight_decay, low=0.0)
-    hyper = HyperParams(owner, weight_decay=weight_decay)
+    hyper = HyperParams(owner, weight_decay=(weight_decay, NONNEGATIVE))
 
     def init(params, hyperparams):
         if mask is not None:
@@ -66,6 +66,8 @@ def add_decayed_weights(
         return AddDecayedWeightsState(hyperparams)
 
     def update(updates, state, params, h, step, **extra):
+        if not jax.tree.leaves(updates):
+            return updates, state
         if params is None:
             raise ValueError(f"{owner}: needs the params; call update(updates, state, params)")
         lam = h["weight_decay"]
@@ -92,10 +94,12 @@ class ClipState(NamedTuple):
 
 
 def clip(max_abs: float) -> GradientTransformation:
-    """Clipping by value: u ← min(max(u, −c), c) elementwise."""
+    """Clipping by value: u ← min(max(u, −c), c) elementwise.
+
+    A complex entry is clipped as its real pair: Re u and Im u each to [−c, c].
+    """
     owner = "clip"
-    check_interval(owner, "max_abs", max_abs, low=0.0)
-    hyper = HyperParams(owner, max_abs=max_abs)
+    hyper = HyperParams(owner, max_abs=(max_abs, NONNEGATIVE))
 
     def init(params, hyperparams):
         del params
@@ -103,7 +107,12 @@ def clip(max_abs: float) -> GradientTransformation:
 
     def update(updates, state, params, h, step, **extra):
         c = h["max_abs"]
-        (updates,) = per_array(lambda u: (jnp.clip(u, -c, c),), updates, what=owner)
+        def rule(u):
+            if jnp.iscomplexobj(u):
+                return (jax.lax.complex(jnp.clip(u.real, -c, c), jnp.clip(u.imag, -c, c)),)
+            return (jnp.clip(u, -c, c),)
+
+        (updates,) = per_array(rule, updates, what=owner)
         return updates, state
 
     return block(owner, ClipState, hyper, init, update)
@@ -116,8 +125,7 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     optimizer's elementwise pass instead of a separate select over memory.
     """
     owner = "clip_by_global_norm"
-    check_interval(owner, "max_norm", max_norm, low=0.0, low_open=True)
-    hyper = HyperParams(owner, max_norm=max_norm)
+    hyper = HyperParams(owner, max_norm=(max_norm, POSITIVE))
 
     def init(params, hyperparams):
         del params

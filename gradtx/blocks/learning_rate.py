@@ -14,7 +14,7 @@ from gradtx.core.base import GradientTransformation
 from gradtx.core.block import block
 from gradtx.core.hyperparams import HyperParams
 from gradtx.core.lift import per_array
-from gradtx.core.validate import check_interval, check_number
+from gradtx.core.validate import NONNEGATIVE, REAL, Interval
 
 __all__ = [
     "ScaleState",
@@ -32,8 +32,9 @@ class ScaleState(NamedTuple):
     hyperparams: dict[str, Any]
 
 
-def _scaling(owner: str, name: str, value: Any, sign: float) -> GradientTransformation:
-    hyper = HyperParams(owner, **{name: value})
+def _scaling(owner: str, name: str, value: Any, interval: Interval, sign: float
+             ) -> GradientTransformation:
+    hyper = HyperParams(owner, **{name: (value, interval)})
 
     def init(params, hyperparams):
         del params
@@ -54,14 +55,15 @@ def scale_by_learning_rate(learning_rate: float | Schedule) -> GradientTransform
       learning_rate: α ≥ 0, or a schedule t ↦ α_t. The value used by the most
         recent update is readable as the hyperparameter ``learning_rate``.
     """
-    check_interval("scale_by_learning_rate", "learning_rate", learning_rate, low=0.0)
-    return _scaling("scale_by_learning_rate", "learning_rate", learning_rate, -1.0)
+    return _scaling("scale_by_learning_rate", "learning_rate", learning_rate, NONNEGATIVE, -1.0)
 
 
 def scale(factor: float) -> GradientTransformation:
     """u ← c · u for a constant c (no sign flip)."""
-    check_number("scale", "factor", factor, allow_schedule=False)
-    return _scaling("scale", "factor", factor, 1.0)
+    if callable(factor):
+        raise TypeError(f"scale: factor must be a number, got {type(factor).__name__} "
+                        f"{factor!r}; for a schedule use scale_by_schedule")
+    return _scaling("scale", "factor", factor, REAL, 1.0)
 
 
 def scale_by_schedule(schedule: Schedule) -> GradientTransformation:
@@ -71,6 +73,6 @@ def scale_by_schedule(schedule: Schedule) -> GradientTransformation:
             f"scale_by_schedule: schedule must be a callable of the step, "
             f"got {type(schedule).__name__}"
         )
-    return _scaling("scale_by_schedule", "schedule_value", schedule, 1.0)
+    return _scaling("scale_by_schedule", "schedule_value", schedule, REAL, 1.0)
 
 

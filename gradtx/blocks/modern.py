@@ -20,8 +20,17 @@ from gradtx.core.base import GradientTransformation
 from gradtx.core.block import block
 from gradtx.core.hyperparams import HyperParams
 from gradtx.core.lift import per_array
+from gradtx.core.numerics import abs_sq, divide, second_moment_dtype, sign, update_number
 from gradtx.core.tree import tree_zeros_like
-from gradtx.core.validate import check_bool, check_interval, check_number
+from gradtx.core.validate import (
+    NONNEGATIVE,
+    POSITIVE,
+    REAL,
+    UNIT,
+    UNIT_OPEN,
+    check_bool,
+    check_number,
+)
 
 __all__ = [
     "ScaleByLionState",
@@ -47,15 +56,16 @@ def _wide(x: jax.Array, like: jax.Array) -> jax.Array:
 
 
 def _norm(x: jax.Array) -> jax.Array:
-    return jnp.sqrt(jnp.sum(jnp.square(x)))
+    """‖x‖ (|x|² summed for complex x)."""
+    return jnp.sqrt(jnp.sum(abs_sq(x)))
 
 
 def _rms(x: jax.Array) -> jax.Array:
-    return jnp.sqrt(jnp.mean(jnp.square(x)))
+    return jnp.sqrt(jnp.mean(abs_sq(x)))
 
 
-def _needs_params(owner: str, params: Any) -> None:
-    if params is None:
+def _needs_params(owner: str, params: Any, updates: Any) -> None:
+    if params is None and jax.tree.leaves(updates):
         raise ValueError(f"{owner}: needs the params; call update(updates, state, params)")
 
 
@@ -75,16 +85,14 @@ def scale_by_lion(b1: float = 0.9, b2: float = 0.99, mu_dtype: Any = None
 
     The update interpolates with ρ1 and the momentum tracks with ρ2; every
     entry of u is ±1 (or 0), so Lion's learning rate is typically 3–10× smaller
-    than AdamW's.
+    than AdamW's. For complex entries the sign is taken per real component.
 
     Args:
       b1: ρ1 in [0, 1]. b2: ρ2 in [0, 1).
       mu_dtype: storage dtype of m (default: the params').
     """
     owner = "scale_by_lion"
-    check_interval(owner, "b1", b1, low=0.0, high=1.0)
-    check_interval(owner, "b2", b2, low=0.0, high=1.0, high_open=True)
-    hyper = HyperParams(owner, b1=b1, b2=b2)
+    hyper = HyperParams(owner, b1=(b1, UNIT), b2=(b2, UNIT_OPEN))
 
     def init(params, hyperparams):
         return ScaleByLionState(tree_zeros_like(params, mu_dtype), hyperparams)
@@ -94,7 +102,7 @@ def scale_by_lion(b1: float = 0.9, b2: float = 0.99, mu_dtype: Any = None
 
         def rule(g, m):
             c = rho1 * m + (1 - rho1) * g
-            return jnp.sign(c), rho2 * m + (1 - rho2) * g
+            return sign(c), rho2 * m + (1 - rho2) * g
 
         updates, mu = per_array(rule, updates, state.mu, what=owner)
         return updates, state._replace(mu=mu)
@@ -125,18 +133,15 @@ def scale_by_trust_ratio(
       weight_decay: λ ≥ 0, LARS's β (added to u and to the denominator).
     """
     owner = "scale_by_trust_ratio"
-    check_interval(owner, "trust_coefficient", trust_coefficient, low=0.0, low_open=True)
-    check_interval(owner, "eps", eps, low=0.0)
-    check_interval(owner, "weight_decay", weight_decay, low=0.0)
-    hyper = HyperParams(owner, trust_coefficient=trust_coefficient, eps=eps,
-                        weight_decay=weight_decay)
+    hyper = HyperParams(owner, trust_coefficient=(trust_coefficient, POSITIVE),
+                        eps=(eps, NONNEGATIVE), weight_decay=(weight_decay, NONNEGATIVE))
 
     def init(params, hyperparams):
         del params
         return TrustRatioState(hyperparams)
 
     def update(updates, state, params, h, step, **extra):
-        _needs_params(owner, params)
+        _needs_params(owner, params, updates)
         eta, eps_, lam = h["trust_coefficient"], h["eps"], h["weight_decay"]
 
         def rule(u, p):
@@ -208,38 +213,49 @@ def scale_by_factored_rms(
       nu_dtype: storage dtype of R, C, V (default: the params').
     """
     owner = "scale_by_factored_rms"
-    check_interval(owner, "decay_rate", decay_rate, low=0.0, low_open=True)
-    check_interval(owner, "eps", eps, low=0.0)
     check_number(owner, "min_dim_size_to_factor", min_dim_size_to_factor, allow_schedule=False)
     check_bool(owner, "factored", factored)
-    hyper = HyperParams(owner, decay_rate=decay_rate, eps=eps)
+    hyper = HyperParams(owner, decay_rate=(decay_rate, POSITIVE), eps=(eps, NONNEGATIVE))
 
     def dims(shape):
         return _factored_dims(shape, factored, min_dim_size_to_factor)
 
-    def zeros(params, shape_of):
-        return jax.tree.map(
-            lambda p: jnp.zeros(shape_of(p.shape), nu_dtype or p.dtype), params
-        )
-
-    def drop(shape, axis):
-        return tuple(n for i, n in enumerate(shape) if i != axis)
+    def zeros_from(p, reduce_axis):
+        """Zeros of p's shape with ``reduce_axis`` dropped ((1,) for None), computed from p
+        (``tree_zeros_like``) so that they are sharded like p on its remaining axes."""
+        dtype = second_moment_dtype(p.dtype, nu_dtype)
+        if reduce_axis is None:
+            return jnp.zeros((1,), dtype)
+        return jnp.sum(tree_zeros_like(p, dtype), axis=reduce_axis)
 
     def init(params, hyperparams):
+        def row(p):
+            d = dims(p.shape)
+            return zeros_from(p, d[1] if d else None)
+
+        def col(p):
+            d = dims(p.shape)
+            return zeros_from(p, d[0] if d else None)
+
+        def full(p):
+            if dims(p.shape):
+                return zeros_from(p, None)
+            return tree_zeros_like(p, second_moment_dtype(p.dtype, nu_dtype))
+
         return FactoredRmsState(
-            v_row=zeros(params, lambda s: drop(s, dims(s)[1]) if dims(s) else (1,)),
-            v_col=zeros(params, lambda s: drop(s, dims(s)[0]) if dims(s) else (1,)),
-            v=zeros(params, lambda s: (1,) if dims(s) else s),
+            v_row=jax.tree.map(row, params),
+            v_col=jax.tree.map(col, params),
+            v=jax.tree.map(full, params),
             hyperparams=hyperparams,
         )
 
     def update(updates, state, params, h, step, **extra):
         c, eps_ = h["decay_rate"], h["eps"]
-        t = (step + 1).astype(c.dtype)
+        t = update_number(step, c.dtype)
         rho = 1 - t ** (-c)
 
         def g2(g):
-            return jnp.square(_wide(g, eps_)) + eps_
+            return abs_sq(_wide(g, eps_)) + eps_
 
         def new_row(r, g):
             d = dims(g.shape)
@@ -255,13 +271,14 @@ def scale_by_factored_rms(
         def rule(g, r, col, v):
             d = dims(g.shape)
             if d is None:
-                return (g * jax.lax.rsqrt(new_full(v, g)),)
+                return (divide(g, jnp.sqrt(new_full(v, g))),)
             d1, d0 = d
             r, col = new_row(r, g), new_col(col, g)
             r_axis = d1 - 1 if d1 > d0 else d1
-            row_factor = jax.lax.rsqrt(r / jnp.mean(r, axis=r_axis, keepdims=True))
-            col_factor = jax.lax.rsqrt(col)
-            return (g * jnp.expand_dims(row_factor, d0) * jnp.expand_dims(col_factor, d1),)
+            row_mean = jnp.mean(r, axis=r_axis, keepdims=True)
+            v_hat = (jnp.expand_dims(r / jnp.where(row_mean == 0, 1, row_mean), d0)
+                     * jnp.expand_dims(col, d1))
+            return (divide(g, jnp.sqrt(v_hat)),)
 
         old = (state.v_row, state.v_col, state.v)
         (v_row,) = per_array(lambda r, g: (new_row(r, g),), state.v_row, shared=(updates,),
@@ -288,8 +305,7 @@ def clip_by_block_rms(threshold: float = 1.0) -> GradientTransformation:
       threshold: d > 0 (1 in the paper).
     """
     owner = "clip_by_block_rms"
-    check_interval(owner, "threshold", threshold, low=0.0, low_open=True)
-    hyper = HyperParams(owner, threshold=threshold)
+    hyper = HyperParams(owner, threshold=(threshold, POSITIVE))
 
     def init(params, hyperparams):
         del params
@@ -313,15 +329,14 @@ def scale_by_param_block_rms(min_scale: float = 1e-3) -> GradientTransformation:
       min_scale: ε2 ≥ 0 (1e-3 in the paper), the scale of arrays near zero.
     """
     owner = "scale_by_param_block_rms"
-    check_interval(owner, "min_scale", min_scale, low=0.0)
-    hyper = HyperParams(owner, min_scale=min_scale)
+    hyper = HyperParams(owner, min_scale=(min_scale, NONNEGATIVE))
 
     def init(params, hyperparams):
         del params
         return BlockRmsState(hyperparams)
 
     def update(updates, state, params, h, step, **extra):
-        _needs_params(owner, params)
+        _needs_params(owner, params, updates)
         eps2 = h["min_scale"]
         (updates,) = per_array(lambda u, p: (u * jnp.maximum(eps2, _rms(_wide(p, eps2))),),
                                updates, shared=(params,), what=owner)
@@ -344,17 +359,19 @@ def newton_schulz(
     toward 1: with Jordan's coefficients (a, b, c) = (3.4445, −4.7750, 2.0315)
     and 5 steps, those not tiny next to ‖X‖_F land in about [0.7, 1.2] rather
     than exactly at 1, which does not hurt training. A tall matrix is
-    transposed first so that A is the smaller Gram matrix.
+    transposed first so that A is the smaller Gram matrix. For a complex matrix
+    Xᵀ is the conjugate transpose Xᴴ (the iteration then approximates the unitary
+    polar factor). A zero matrix gives zero, even with ε = 0.
     """
     a, b, c = (coeffs[i] for i in range(3))
     tall = x.shape[0] > x.shape[1]
     if tall:
-        x = x.T
-    x = x / (_norm(x) + eps)
+        x = x.conj().T
+    x = divide(x, _norm(x) + eps)
     for _ in range(steps):
-        gram = x @ x.T
+        gram = x @ x.conj().T
         x = a * x + (b * gram + c * gram @ gram) @ x
-    return x.T if tall else x
+    return x.conj().T if tall else x
 
 
 class ScaleByMuonState(NamedTuple):
@@ -405,17 +422,14 @@ def scale_by_muon(
       mu_dtype: storage dtype of m (default: the params').
     """
     owner = "scale_by_muon"
-    check_interval(owner, "beta", beta, low=0.0, high=1.0, high_open=True)
-    check_interval(owner, "eps", eps, low=0.0)
     if len(tuple(ns_coeffs)) != 3:
         raise ValueError(f"{owner}: ns_coeffs must be three numbers (a, b, c), got {ns_coeffs!r}")
-    for coeff in ns_coeffs:
-        check_number(owner, "ns_coeffs", coeff, allow_schedule=False)
     if isinstance(ns_steps, bool) or not isinstance(ns_steps, int) or ns_steps < 1:
         raise ValueError(f"{owner}: ns_steps must be an int in [1, inf), got {ns_steps!r}")
     check_bool(owner, "nesterov", nesterov)
     check_bool(owner, "debias", debias)
-    hyper = HyperParams(owner, beta=beta, eps=eps, ns_coeffs=tuple(ns_coeffs))
+    hyper = HyperParams(owner, beta=(beta, UNIT_OPEN), eps=(eps, NONNEGATIVE),
+                        ns_coeffs=(tuple(ns_coeffs), REAL))
 
     def init(params, hyperparams):
         _check_matrices(owner, params)
@@ -425,7 +439,7 @@ def scale_by_muon(
         _check_matrices(owner, updates)
         b = h["beta"]
         if debias:
-            t = (step + 1).astype(b.dtype)
+            t = update_number(step, b.dtype)
             c_m, c_g = (b / (1 - b ** (t + 1)), (1 - b) / (1 - b**t)) if nesterov else (
                 1 / (1 - b**t), 0)
         else:

@@ -14,8 +14,9 @@ from gradtx.core.base import GradientTransformation
 from gradtx.core.block import block
 from gradtx.core.hyperparams import HyperParams
 from gradtx.core.lift import per_array
+from gradtx.core.numerics import update_number
 from gradtx.core.tree import tree_zeros_like
-from gradtx.core.validate import check_bool, check_interval
+from gradtx.core.validate import UNIT_OPEN, check_bool
 
 __all__ = ["TraceState", "EmaState", "trace", "ema"]
 
@@ -44,9 +45,8 @@ def trace(decay: float = 0.9, nesterov: bool = False, accumulator_dtype: Any = N
       accumulator_dtype: storage dtype of v (default: the params').
     """
     owner = "trace"
-    check_interval(owner, "decay", decay, low=0.0, high=1.0, high_open=True)
     check_bool(owner, "nesterov", nesterov)
-    hyper = HyperParams(owner, decay=decay)
+    hyper = HyperParams(owner, decay=(decay, UNIT_OPEN))
 
     def init(params, hyperparams):
         return TraceState(tree_zeros_like(params, accumulator_dtype), hyperparams)
@@ -83,16 +83,15 @@ def ema(decay: float = 0.9, debias: bool = True, accumulator_dtype: Any = None
       accumulator_dtype: storage dtype of m (default: the params').
     """
     owner = "ema"
-    check_interval(owner, "decay", decay, low=0.0, high=1.0, high_open=True)
     check_bool(owner, "debias", debias)
-    hyper = HyperParams(owner, decay=decay)
+    hyper = HyperParams(owner, decay=(decay, UNIT_OPEN))
 
     def init(params, hyperparams):
         return EmaState(tree_zeros_like(params, accumulator_dtype), hyperparams)
 
     def update(updates, state, params, h, step, **extra):
         rho = h["decay"]
-        correction = 1 - rho ** (step + 1).astype(rho.dtype) if debias else 1
+        correction = 1 - rho ** update_number(step, rho.dtype) if debias else 1
 
         def rule(u, m):
             m = rho * m + (1 - rho) * u

@@ -18,7 +18,7 @@ from gradtx.core.base import GradientTransformation
 from gradtx.core.block import block
 from gradtx.core.hyperparams import HyperParams, hyperparam_dtype
 from gradtx.core.lift import per_array
-from gradtx.core.validate import check_interval
+from gradtx.core.validate import NONNEGATIVE, UNIT, Interval
 
 __all__ = ["ReduceOnPlateauState", "reduce_on_plateau"]
 
@@ -59,16 +59,18 @@ def reduce_on_plateau(
       min_scale: lower bound on s, in [0, 1].
     """
     owner = "reduce_on_plateau"
-    check_interval(owner, "factor", factor, low=0.0, high=1.0, low_open=True, high_open=True,
-                   allow_schedule=False)
-    check_interval(owner, "threshold", threshold, low=0.0, allow_schedule=False)
-    check_interval(owner, "min_scale", min_scale, low=0.0, high=1.0, allow_schedule=False)
+    factor_range = Interval(low=0.0, high=1.0, low_open=True, high_open=True)
+    for name, value, interval in (("factor", factor, factor_range),
+                                  ("threshold", threshold, NONNEGATIVE),
+                                  ("min_scale", min_scale, UNIT)):
+        interval.check(owner, name, value, allow_schedule=False)
     for name, value in (("patience", patience), ("cooldown", cooldown)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{owner}: {name} must be a non-negative integer, got {value!r}")
     if threshold_mode not in ("rel", "abs"):
         raise ValueError(f"{owner}: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
-    hyper = HyperParams(owner, factor=factor, threshold=threshold, min_scale=min_scale)
+    hyper = HyperParams(owner, factor=(factor, factor_range), threshold=(threshold, NONNEGATIVE),
+                        min_scale=(min_scale, UNIT))
 
     def init(params, hyperparams):
         dtype = hyperparam_dtype(params)

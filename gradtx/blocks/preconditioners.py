@@ -7,7 +7,10 @@ places for the small constant:
     u = g / (√(G_t + ε_root) + ε)
 
 ``eps`` (ε) sits outside the square root as in the lecture's algorithm boxes,
-``eps_root`` (ε_root) inside as in its unified formula; either may be zero.
+``eps_root`` (ε_root) inside as in its unified formula; either may be zero (a zero
+gradient still gives a zero update). For complex leaves g ⊙ g means |g|² = g·conj(g).
+Second moments of float16 params are stored in float32 and those of complex params
+in their real dtype, unless ``nu_dtype`` says otherwise (see :mod:`gradtx.core.numerics`).
 Every rule below is written for one array and lifted to pytrees by
 :func:`gradtx.core.lift.per_array`.
 """
@@ -23,8 +26,9 @@ from gradtx.core.base import GradientTransformation
 from gradtx.core.block import block
 from gradtx.core.hyperparams import HyperParams, hyperparam_dtype
 from gradtx.core.lift import per_array
-from gradtx.core.tree import tree_full_like, tree_zeros_like
-from gradtx.core.validate import check_bool, check_interval
+from gradtx.core.numerics import abs_sq, divide, update_number
+from gradtx.core.tree import tree_full_like, tree_moment_zeros, tree_zeros_like
+from gradtx.core.validate import NONNEGATIVE, UNIT_OPEN, check_bool, check_interval
 
 __all__ = [
     "ScaleByRssState",
@@ -42,18 +46,9 @@ __all__ = [
 ]
 
 
-def _check_eps(owner: str, eps: Any, eps_root: Any) -> None:
-    check_interval(owner, "eps", eps, low=0.0)
-    check_interval(owner, "eps_root", eps_root, low=0.0)
-
-
-def _check_decay(owner: str, name: str, value: Any) -> None:
-    check_interval(owner, name, value, low=0.0, high=1.0, high_open=True)
-
-
 def _bias_correction(decay: jax.Array, step: jax.Array) -> jax.Array:
-    """1 − ρ^t with t = step + 1, computed in ρ's dtype."""
-    return 1 - decay ** (step + 1).astype(decay.dtype)
+    """1 − ρ^t with t = step + 1, computed in ρ's dtype (right at the saturated counter)."""
+    return 1 - decay ** update_number(step, decay.dtype)
 
 
 class ScaleByRssState(NamedTuple):
@@ -76,18 +71,18 @@ def scale_by_rss(
       initial_accumulator_value: r_0 ≥ 0 (torch: 0; optax: 0.1).
     """
     owner = "scale_by_rss"
-    _check_eps(owner, eps, eps_root)
     check_interval(owner, "initial_accumulator_value", initial_accumulator_value, low=0.0,
                    allow_schedule=False)
-    hyper = HyperParams(owner, eps=eps, eps_root=eps_root)
+    hyper = HyperParams(owner, eps=(eps, NONNEGATIVE), eps_root=(eps_root, NONNEGATIVE))
 
     def init(params, hyperparams):
-        return ScaleByRssState(tree_full_like(params, initial_accumulator_value), hyperparams)
+        return ScaleByRssState(
+            tree_full_like(params, initial_accumulator_value, moment=True), hyperparams)
 
     def update(updates, state, params, h, step, **extra):
         def rule(g, r):
-            r = r + g * g
-            return g / (jnp.sqrt(r + h["eps_root"]) + h["eps"]), r
+            r = r + abs_sq(g)
+            return divide(g, jnp.sqrt(r + h["eps_root"]) + h["eps"]), r
 
         updates, r = per_array(rule, updates, state.sum_of_squares, what=owner)
         return updates, state._replace(sum_of_squares=r)
@@ -124,29 +119,30 @@ def scale_by_rms(
       initial_scale: r_0 (torch: 0).
     """
     owner = "scale_by_rms"
-    _check_decay(owner, "decay", decay)
-    _check_eps(owner, eps, eps_root)
     check_bool(owner, "centered", centered)
     check_interval(owner, "initial_scale", initial_scale, low=0.0, allow_schedule=False)
-    hyper = HyperParams(owner, decay=decay, eps=eps, eps_root=eps_root)
+    hyper = HyperParams(owner, decay=(decay, UNIT_OPEN), eps=(eps, NONNEGATIVE),
+                        eps_root=(eps_root, NONNEGATIVE))
 
     def init(params, hyperparams):
         mu = tree_zeros_like(params) if centered else None
-        return ScaleByRmsState(tree_full_like(params, initial_scale), mu, hyperparams)
+        return ScaleByRmsState(tree_full_like(params, initial_scale, moment=True), mu,
+                               hyperparams)
 
     def update(updates, state, params, h, step, **extra):
         rho, eps_, eps_root_ = h["decay"], h["eps"], h["eps_root"]
         if centered:
             def rule(g, r, m):
-                r = rho * r + (1 - rho) * g * g
+                r = rho * r + (1 - rho) * abs_sq(g)
                 m = rho * m + (1 - rho) * g
-                return g / (jnp.sqrt(r - m * m + eps_root_) + eps_), r, m
+                variance = jnp.maximum(r - abs_sq(m), 0)  # ≥ 0 in exact arithmetic
+                return divide(g, jnp.sqrt(variance + eps_root_) + eps_), r, m
 
             updates, nu, mu = per_array(rule, updates, state.nu, state.mu, what=owner)
         else:
             def rule(g, r):
-                r = rho * r + (1 - rho) * g * g
-                return g / (jnp.sqrt(r + eps_root_) + eps_), r
+                r = rho * r + (1 - rho) * abs_sq(g)
+                return divide(g, jnp.sqrt(r + eps_root_) + eps_), r
 
             updates, nu = per_array(rule, updates, state.nu, what=owner)
             mu = None
@@ -196,25 +192,24 @@ def scale_by_adam(
       eps_root: ε_root ≥ 0 inside the root.
       nesterov: use NAdam's Nesterov momentum.
       momentum_decay: ψ ≥ 0 for NAdam's momentum schedule (requires ``nesterov``).
-      mu_dtype, nu_dtype: storage dtypes of the moments (default: the params');
+      mu_dtype, nu_dtype: storage dtypes of the moments (default: the params', except
+        ν of float16 params in float32 and of complex params in their real dtype);
         the arithmetic is float32 or wider whatever they are.
     """
     owner = "scale_by_adam"
-    _check_decay(owner, "b1", b1)
-    _check_decay(owner, "b2", b2)
-    _check_eps(owner, eps, eps_root)
     check_bool(owner, "nesterov", nesterov)
     if momentum_decay is not None:
         if not nesterov:
             raise ValueError(f"{owner}: momentum_decay is NAdam's and requires nesterov=True")
         check_interval(owner, "momentum_decay", momentum_decay, low=0.0, allow_schedule=False)
     scheduled_mu = momentum_decay is not None
-    hyper = HyperParams(owner, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    hyper = HyperParams(owner, b1=(b1, UNIT_OPEN), b2=(b2, UNIT_OPEN), eps=(eps, NONNEGATIVE),
+                        eps_root=(eps_root, NONNEGATIVE))
 
     def init(params, hyperparams):
         return ScaleByAdamState(
             mu=tree_zeros_like(params, mu_dtype),
-            nu=tree_zeros_like(params, nu_dtype),
+            nu=tree_moment_zeros(params, nu_dtype),
             mu_product=jnp.ones([], hyperparam_dtype(params)),
             hyperparams=hyperparams,
         )
@@ -228,10 +223,10 @@ def scale_by_adam(
 
             def rule(g, s, r):
                 s = rho1 * s + (1 - rho1) * g
-                r = rho2 * r + (1 - rho2) * g * g
-                return (s / bc1) / (jnp.sqrt(r / bc2 + eps_root_) + eps_), s, r
+                r = rho2 * r + (1 - rho2) * abs_sq(g)
+                return divide(s / bc1, jnp.sqrt(r / bc2 + eps_root_) + eps_), s, r
         else:
-            t = (step + 1).astype(rho1.dtype)
+            t = update_number(step, rho1.dtype)
             if scheduled_mu:
                 mu_t = rho1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
                 mu_next = rho1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
@@ -246,8 +241,8 @@ def scale_by_adam(
 
             def rule(g, s, r):
                 s = rho1 * s + (1 - rho1) * g
-                r = rho2 * r + (1 - rho2) * g * g
-                return (c_s * s + c_g * g) / (jnp.sqrt(r / bc2 + eps_root_) + eps_), s, r
+                r = rho2 * r + (1 - rho2) * abs_sq(g)
+                return divide(c_s * s + c_g * g, jnp.sqrt(r / bc2 + eps_root_) + eps_), s, r
 
         updates, mu, nu = per_array(rule, updates, state.mu, state.nu, what=owner)
         return updates, state._replace(mu=mu, nu=nu, mu_product=mu_product)
@@ -276,20 +271,20 @@ def scale_by_adadelta(
     the paper uses no learning rate (α = 1, torch's default ``lr=1.0``).
     """
     owner = "scale_by_adadelta"
-    _check_decay(owner, "rho", rho)
-    _check_eps(owner, eps, eps_root)
-    hyper = HyperParams(owner, rho=rho, eps=eps, eps_root=eps_root)
+    hyper = HyperParams(owner, rho=(rho, UNIT_OPEN), eps=(eps, NONNEGATIVE),
+                        eps_root=(eps_root, NONNEGATIVE))
 
     def init(params, hyperparams):
-        return ScaleByAdadeltaState(tree_zeros_like(params), tree_zeros_like(params), hyperparams)
+        return ScaleByAdadeltaState(tree_moment_zeros(params), tree_moment_zeros(params),
+                                    hyperparams)
 
     def update(updates, state, params, h, step, **extra):
         rho_, eps_, eps_root_ = h["rho"], h["eps"], h["eps_root"]
 
         def rule(g, e_g2, e_dx2):
-            e_g2 = rho_ * e_g2 + (1 - rho_) * g * g
-            u = jnp.sqrt(e_dx2 + eps_root_) / (jnp.sqrt(e_g2 + eps_root_) + eps_) * g
-            e_dx2 = rho_ * e_dx2 + (1 - rho_) * u * u
+            e_g2 = rho_ * e_g2 + (1 - rho_) * abs_sq(g)
+            u = divide(jnp.sqrt(e_dx2 + eps_root_) * g, jnp.sqrt(e_g2 + eps_root_) + eps_)
+            e_dx2 = rho_ * e_dx2 + (1 - rho_) * abs_sq(u)
             return u, e_g2, e_dx2
 
         updates, e_g2, e_dx2 = per_array(rule, updates, state.e_g2, state.e_dx2, what=owner)
@@ -318,13 +313,12 @@ def scale_by_adamax(
     max): ``scale_by_adamax(eps=0, eps_root=ε)``; the paper has no ε.
     """
     owner = "scale_by_adamax"
-    _check_decay(owner, "b1", b1)
-    _check_decay(owner, "b2", b2)
-    _check_eps(owner, eps, eps_root)
-    hyper = HyperParams(owner, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    hyper = HyperParams(owner, b1=(b1, UNIT_OPEN), b2=(b2, UNIT_OPEN), eps=(eps, NONNEGATIVE),
+                        eps_root=(eps_root, NONNEGATIVE))
 
     def init(params, hyperparams):
-        return ScaleByAdamaxState(tree_zeros_like(params), tree_zeros_like(params), hyperparams)
+        return ScaleByAdamaxState(tree_zeros_like(params), tree_moment_zeros(params),
+                                  hyperparams)
 
     def update(updates, state, params, h, step, **extra):
         rho1, rho2, eps_, eps_root_ = h["b1"], h["b2"], h["eps"], h["eps_root"]
@@ -333,7 +327,7 @@ def scale_by_adamax(
         def rule(g, s, n):
             s = rho1 * s + (1 - rho1) * g
             n = jnp.maximum(rho2 * n, jnp.abs(g) + eps_root_)
-            return s / bc1 / (n + eps_), s, n
+            return divide(s / bc1, n + eps_), s, n
 
         updates, mu, nu = per_array(rule, updates, state.mu, state.nu, what=owner)
         return updates, state._replace(mu=mu, nu=nu)
@@ -362,14 +356,12 @@ def scale_by_amsgrad(
     (optax's ``amsgrad`` takes it after).
     """
     owner = "scale_by_amsgrad"
-    _check_decay(owner, "b1", b1)
-    _check_decay(owner, "b2", b2)
-    _check_eps(owner, eps, eps_root)
-    hyper = HyperParams(owner, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    hyper = HyperParams(owner, b1=(b1, UNIT_OPEN), b2=(b2, UNIT_OPEN), eps=(eps, NONNEGATIVE),
+                        eps_root=(eps_root, NONNEGATIVE))
 
     def init(params, hyperparams):
-        zeros = tree_zeros_like(params)
-        return ScaleByAmsgradState(zeros, zeros, zeros, hyperparams)
+        return ScaleByAmsgradState(tree_zeros_like(params), tree_moment_zeros(params),
+                                   tree_moment_zeros(params), hyperparams)
 
     def update(updates, state, params, h, step, **extra):
         rho1, rho2, eps_, eps_root_ = h["b1"], h["b2"], h["eps"], h["eps_root"]
@@ -378,9 +370,9 @@ def scale_by_amsgrad(
 
         def rule(g, s, r, r_max):
             s = rho1 * s + (1 - rho1) * g
-            r = rho2 * r + (1 - rho2) * g * g
+            r = rho2 * r + (1 - rho2) * abs_sq(g)
             r_max = jnp.maximum(r_max, r)
-            return s / bc1 / (jnp.sqrt(r_max / bc2 + eps_root_) + eps_), s, r, r_max
+            return divide(s / bc1, jnp.sqrt(r_max / bc2 + eps_root_) + eps_), s, r, r_max
 
         updates, mu, nu, nu_max = per_array(
             rule, updates, state.mu, state.nu, state.nu_max, what=owner

@@ -142,12 +142,29 @@ def stepped(
     return _counted(GradientTransformation(init, update), owner)
 
 
-def _accepts_kwargs(fn: Callable) -> bool:
+class _Signature(NamedTuple):
+    """What an update function accepts: the params, the step, which extra keywords."""
+
+    takes_params: bool
+    takes_step: bool
+    takes_all: bool  # **kwargs
+    keywords: frozenset[str]
+
+
+def _signature(fn: Callable) -> _Signature:
     try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        sig = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # not introspectable: optax's plain signature
+        return _Signature(True, False, False, frozenset())
+    kinds = inspect.Parameter
+    positional = [p for p in sig if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)]
+    names = {p.name for p in sig if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)}
+    return _Signature(
+        takes_params=len(positional) >= 3 or any(p.kind is kinds.VAR_POSITIONAL for p in sig),
+        takes_step="step" in names,
+        takes_all=any(p.kind is kinds.VAR_KEYWORD for p in sig),
+        keywords=frozenset(names - {p.name for p in positional[:3]}),
+    )
 
 
 class Part:
@@ -155,9 +172,12 @@ class Part:
 
     A step-consuming gradtx transform is called through its raw update with the
     combinator's ``step``, so its state sits in the combinator's state without
-    a second counter; other gradtx transforms get the extra keyword arguments
-    too; optax transforms get the user's extra arguments when their update
-    accepts ``**kwargs`` (``GradientTransformationExtraArgs``), else none.
+    a second counter. Any other transform — gradtx, optax, or written by the
+    user against optax's signature ``update(updates, state, params=None)`` — is
+    called with what its update accepts: the params if it takes a third
+    argument, the step if it names a ``step`` parameter, and the extra keyword
+    arguments it names or all of them if it takes ``**kwargs``
+    (optax's ``GradientTransformationExtraArgs``).
     """
 
     def __init__(self, tx: Any, where: str):
@@ -166,8 +186,7 @@ class Part:
         raw = getattr(tx.update, _RAW, None)
         self.uses_step = raw is not None
         self.tx = raw if raw is not None else tx
-        self.is_gradtx = raw is not None or isinstance(tx, GradientTransformation)
-        self.forwards_extra = self.is_gradtx or _accepts_kwargs(tx.update)
+        self._sig = None if raw is not None else _signature(tx.update)
 
     def init(self, params: Params) -> OptState:
         return self.tx.init(params)
@@ -176,11 +195,16 @@ class Part:
         self, updates: Updates, state: OptState, params: Params | None, step: Any,
         extra: Mapping[str, Any],
     ) -> tuple[Updates, OptState]:
-        if self.is_gradtx:
+        sig = self._sig
+        if sig is None:
             return self.tx.update(updates, state, params, step=step, **extra)
-        if self.forwards_extra:
-            return self.tx.update(updates, state, params, **extra)
-        return self.tx.update(updates, state, params)
+        kwargs = dict(extra) if sig.takes_all else {
+            k: v for k, v in extra.items() if k in sig.keywords}
+        if sig.takes_step:
+            kwargs["step"] = step
+        if sig.takes_params:
+            return self.tx.update(updates, state, params, **kwargs)
+        return self.tx.update(updates, state, **kwargs)
 
 
 def make_chain(parts: Mapping[Any, Any] | tuple, owner: str) -> GradientTransformation:
@@ -271,13 +295,22 @@ def stateless(
 def apply_updates(params: Params, updates: Updates) -> Params:
     """θ ← θ + Δθ, leaf by leaf, each result cast to its param's dtype.
 
-    ``None`` leaves in ``params`` pass through. A tree mismatch raises
+    ``None`` leaves in ``params`` pass through, and ``params=None`` (an empty
+    model) gives ``None``. Integer and bool params are not trained: they are
+    returned unchanged, whatever their update (for example the float0 gradient
+    of ``jax.grad(..., allow_int=True)``). A tree mismatch raises
     ``ValueError`` naming the first differing key path.
     """
+    if params is None:
+        return None
     check_same_structure(params, updates, what="apply_updates: updates", expected_name="params")
-    return jax.tree.map(
-        lambda p, u: None if p is None else (jnp.asarray(p) + u).astype(jnp.result_type(p)),
-        params,
-        updates,
-        is_leaf=lambda x: x is None,
-    )
+
+    def apply(p, u):
+        if p is None:
+            return None
+        p = jnp.asarray(p)
+        if not jnp.issubdtype(p.dtype, jnp.inexact):
+            return p
+        return (p + u).astype(p.dtype)
+
+    return jax.tree.map(apply, params, updates, is_leaf=lambda x: x is None)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gradtx.core.base import GradientTransformation, expect_state, stepped
-from gradtx.core.hyperparams import HyperParams
+from gradtx.core.hyperparams import HyperParams, register_ranges
 
 __all__ = ["block"]
 
@@ -28,6 +28,7 @@ def block(
     The transform receives the step from its chain when ``uses_step`` is set or
     any hyperparameter follows a schedule.
     """
+    register_ranges(state_cls, hyper)
 
     def _init(params):
         return init(params, hyper.init(params))

@@ -13,6 +13,9 @@ the params' dtype. Two consequences:
 A hyperparameter given as a schedule is stored as :class:`ScheduledValue`, the
 value used by the most recent update; it is read like the others but cannot be
 set, since the schedule recomputes it every step.
+
+Each hyperparameter is declared with its accepted :class:`~gradtx.core.validate.Interval`;
+the check runs when the transform is built and again in :func:`set_hyperparams`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from gradtx.core.validate import Interval, check_number, is_schedule
 
 __all__ = [
     "ScheduledValue",
@@ -48,17 +53,41 @@ def hyperparam_dtype(params: Any) -> np.dtype:
     return np.dtype(jnp.float32)
 
 
+Spec = tuple[Any, Interval]
+"""A hyperparameter's declaration: ``(value, accepted interval)``; the value is a number,
+a schedule of the step, or (``ns_coeffs``) a tuple of numbers."""
+
+
+def _check_value(owner: str, name: str, value: Any, interval: Interval) -> None:
+    if isinstance(value, tuple):
+        for v in value:
+            interval.check(owner, name, v, allow_schedule=False)
+    else:
+        interval.check(owner, name, value)
+
+
 class HyperParams:
     """A transform's numeric hyperparameters, each a number or a schedule of the step.
 
+    Built from ``name=(value, interval)`` declarations, each checked at once.
     Used by the building blocks: ``init`` puts them in the state, ``current``
     reads the values for this step (evaluating schedules), ``store`` writes
     them back.
     """
 
-    def __init__(self, owner: str, **values: float | Callable[[Any], Any]):
+    def __init__(self, owner: str, **specs: Spec):
         self.owner = owner
-        self.values = values
+        self.values: dict[str, Any] = {}
+        self.intervals: dict[str, Interval] = {}
+        for name, spec in specs.items():
+            if not (isinstance(spec, tuple) and len(spec) == 2
+                    and isinstance(spec[1], Interval)):
+                raise TypeError(f"{owner}: hyperparameter {name} must be declared as "
+                                f"(value, Interval), got {spec!r}")
+            value, interval = spec
+            _check_value(owner, name, value, interval)
+            self.values[name] = value
+            self.intervals[name] = interval
 
     @property
     def scheduled(self) -> bool:
@@ -70,9 +99,9 @@ class HyperParams:
         out: dict[str, Any] = {}
         for name, v in self.values.items():
             if callable(v):
-                out[name] = ScheduledValue(jnp.asarray(v(0), dtype))
+                out[name] = ScheduledValue(jnp.array(v(0), dtype))
             else:
-                out[name] = jnp.asarray(v, dtype)
+                out[name] = jnp.array(v, dtype)  # a copy: no state leaf aliases a user's array
         return out
 
     def current(self, stored: Mapping[str, Any], step: Any) -> dict[str, jax.Array]:
@@ -99,16 +128,32 @@ class HyperParams:
         }
 
 
+_RANGES: dict[tuple[type, str], tuple[str, Interval]] = {}
+
+
+def register_ranges(state_cls: type, hyper: HyperParams) -> None:
+    """Records, for :func:`set_hyperparams`, the intervals of the hyperparameters that
+    states of ``state_cls`` hold (called by :func:`gradtx.core.block.block`)."""
+    for name, interval in hyper.intervals.items():
+        known = _RANGES.get((state_cls, name))
+        if known is not None and known[1] != interval:
+            raise TypeError(f"{state_cls.__name__}.hyperparams[{name!r}] is declared with two "
+                            f"ranges, {known[1]} ({known[0]}) and {interval} ({hyper.owner})")
+        _RANGES[(state_cls, name)] = (hyper.owner, interval)
+
+
 _STRUCTURAL_FIELDS = frozenset({"states", "inner", "inner_state"})
 
 
-def _walk(node: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+def _walk(node: Any, path: tuple[str, ...]
+          ) -> Iterator[tuple[tuple[str, ...], tuple[Any, type]]]:
+    """Yields ``(path, (value, class of the state holding it))`` for every hyperparameter."""
     if isinstance(node, tuple) and hasattr(node, "_fields"):
         for field in node._fields:
             child = getattr(node, field)
             if field == "hyperparams" and isinstance(child, Mapping):
                 for key, value in child.items():
-                    yield (*path, key), value
+                    yield (*path, key), (value, type(node))
             elif field in _STRUCTURAL_FIELDS:
                 yield from _walk(child, path)
             else:
@@ -121,7 +166,7 @@ def _walk(node: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], A
             yield from _walk(child, (*path, str(key)))
 
 
-def _entries(state: Any) -> dict[tuple[str, ...], Any]:
+def _entries(state: Any) -> dict[tuple[str, ...], tuple[Any, type]]:
     return dict(_walk(state, ()))
 
 
@@ -165,7 +210,8 @@ def get_hyperparams(state: Any) -> dict[str, jax.Array]:
     entries = _entries(state)
     names = _short_names(list(entries))
     return {
-        names[p]: (v.value if isinstance(v, ScheduledValue) else v) for p, v in entries.items()
+        names[p]: (v.value if isinstance(v, ScheduledValue) else v)
+        for p, (v, _) in entries.items()
     }
 
 
@@ -178,20 +224,52 @@ def set_hyperparams(
     ``"adam/b1"`` may be passed in the ``values`` mapping). The stored dtype is
     kept, so the new state has the same structure and the jitted step does not
     recompile. Setting a scheduled hyperparameter raises ``ValueError``.
+
+    A new value is checked as the transform's constructor checks it (a real
+    number in the hyperparameter's range, with the same messages); a traced
+    scalar (inside ``jit``) is accepted unchecked, since its value is unknown.
     """
     updates = {**(values or {}), **kwargs}
     entries = _entries(state)
     targets: dict[tuple[str, ...], Any] = {}
     for name, new in updates.items():
         path = _resolve(entries, name)
-        old = entries[path]
+        old, holder = entries[path]
         if isinstance(old, ScheduledValue):
             raise ValueError(
                 f"hyperparameter {name!r} follows a schedule and is recomputed every step; "
                 "build the optimizer with a different schedule instead"
             )
-        targets[path] = jnp.asarray(new, old.dtype).reshape(jnp.shape(old))
+        targets[path] = _checked(name, path[-1], new, old, holder)
     return _replace(state, (), targets)
+
+
+def _checked(name: str, key: str, new: Any, old: jax.Array, holder: type) -> jax.Array:
+    """``new`` as an array like ``old``, after the constructor's check of hyperparameter ``key``."""
+    owner, interval = _RANGES.get((holder, key), (holder.__name__, None))
+    who = f"{owner} (via set_hyperparams)"
+    where = f"{who}: {key}"
+    shape = jnp.shape(old)
+    if isinstance(new, jax.core.Tracer):
+        if jnp.shape(new) != shape or is_schedule(new):
+            raise TypeError(f"{where} must have shape {shape}, got a traced value of shape "
+                            f"{jnp.shape(new)}")
+        return jnp.asarray(new, old.dtype)
+    if is_schedule(new):
+        raise TypeError(f"{where} must be a number; a schedule is fixed when the optimizer is "
+                        f"built, got {type(new).__name__}")
+    if shape == ():
+        check_number(who, key, new, allow_schedule=False)
+        values = [new]
+    else:
+        arr = np.asarray(new) if not isinstance(new, str) else None
+        if arr is None or arr.shape != shape or not np.issubdtype(arr.dtype, np.number):
+            raise TypeError(f"{where} must be {shape[0]} numbers, got {new!r}")
+        values = list(arr.tolist())
+    if interval is not None:
+        for v in values:
+            interval.check(who, key, v, allow_schedule=False)
+    return jnp.array(new, old.dtype).reshape(shape)
 
 
 def _replace(node: Any, path: tuple[str, ...], targets: dict[tuple[str, ...], Any]) -> Any:

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
+from gradtx.core.numerics import is_trainable
 from gradtx.core.tree import check_same_structure
 
 PyTree = Any
@@ -42,6 +44,12 @@ def per_array(
     Returns:
       ``(new_updates, *new_trees)``; each output leaf keeps the dtype of the
       matching input leaf, while the rule itself may compute in a wider dtype.
+
+    Leaves whose update is not floating or complex (int, bool, or the float0
+    gradients of ``jax.grad(..., allow_int=True)``) are not trained: the rule is
+    not run for them, and their update and state pass through unchanged
+    (``apply_updates`` leaves such params as they are). Python scalars are
+    read as arrays.
     """
     for tree in trees:
         check_same_structure(tree, updates, what=f"{what}: gradient tree", expected_name="state")
@@ -56,10 +64,18 @@ def per_array(
     n_out = 1 + len(trees)
     outs: list[list[jax.Array]] = [[] for _ in range(n_out)]
     for i, u in enumerate(flat_u):
-        ins = (u, *(t[i] for t in flat_trees))
-        res = rule(*ins, *(s[i] for s in flat_shared))
+        ins = tuple(_as_array(x) for x in (u, *(t[i] for t in flat_trees)))
+        if not is_trainable(ins[0]):
+            for k, old in enumerate(ins):
+                outs[k].append(old)
+            continue
+        res = rule(*ins, *(_as_array(s[i]) for s in flat_shared))
         if len(res) != n_out:
             raise TypeError(f"{what}: per-array rule returned {len(res)} values, expected {n_out}")
         for k, (new, old) in enumerate(zip(res, ins, strict=True)):
             outs[k].append(new.astype(old.dtype))
     return tuple(treedef.unflatten(o) for o in outs)
+
+
+def _as_array(x: Any) -> Any:
+    return x if hasattr(x, "dtype") else jnp.asarray(x)
