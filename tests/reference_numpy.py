@@ -12,6 +12,8 @@ Conventions shared by every function:
   number of updates already applied (0 for the first update), gradtx's
   indexing.
 * Bias corrections use k = t + 1, the update number (1 for the first update).
+* Squares of gradients are |g|² (:func:`sq`), so the functions also run on
+  complex θ.
 * The return value is the trajectory θ_0, θ_1, …, θ_steps as an array of
   shape ``(steps + 1, n)``; look-ahead methods also return the velocity.
 
@@ -29,6 +31,11 @@ Grad = Callable[[np.ndarray], np.ndarray]
 Rate = float | Callable[[int], float]
 
 STEPS = 50
+
+
+def sq(x: np.ndarray) -> np.ndarray:
+    """|x|² elementwise: x² for real x, Re(x · conj(x)) for complex x (optax's convention)."""
+    return (x * np.conj(x)).real
 
 
 def _rate(lr: Rate, t: int) -> float:
@@ -155,7 +162,7 @@ def adagrad(grad: Grad, theta0: np.ndarray, lr: Rate, delta: float, r0: float = 
     out = [theta.copy()]
     for t in range(steps):
         g = grad(theta) + weight_decay * theta
-        r = r + g * g
+        r = r + sq(g)
         theta = theta - _rate(lr, t) / (delta + np.sqrt(r)) * g
         out.append(theta.copy())
     return np.array(out)
@@ -176,10 +183,10 @@ def rmsprop(grad: Grad, theta0: np.ndarray, lr: Rate, rho: float, delta: float,
     out = [theta.copy()]
     for t in range(steps):
         g = grad(theta) + weight_decay * theta
-        r = rho * r + (1 - rho) * g * g
+        r = rho * r + (1 - rho) * sq(g)
         if centered:
             m = rho * m + (1 - rho) * g
-            w = g / (delta + np.sqrt(r - m * m))
+            w = g / (delta + np.sqrt(r - sq(m)))
         else:
             w = g / (delta + np.sqrt(r))
         buf = momentum * buf + w
@@ -204,7 +211,7 @@ def rmsprop_nesterov_lecture(grad: Grad, theta0: np.ndarray, lr: Rate, rho: floa
     thetas, vs = [theta.copy()], [v.copy()]
     for t in range(steps):
         g = grad(theta + rho_v * v)
-        r = rho * r + (1 - rho) * g * g
+        r = rho * r + (1 - rho) * sq(g)
         v = rho_v * v - _rate(lr, t) / (delta + np.sqrt(r)) * g
         theta = theta + v
         thetas.append(theta.copy())
@@ -227,9 +234,9 @@ def adadelta(grad: Grad, theta0: np.ndarray, rho: float, eps: float, lr: Rate = 
     out = [theta.copy()]
     for t in range(steps):
         g = grad(theta) + weight_decay * theta
-        e_g2 = rho * e_g2 + (1 - rho) * g * g
+        e_g2 = rho * e_g2 + (1 - rho) * sq(g)
         dx = -np.sqrt(e_dx2 + eps) / np.sqrt(e_g2 + eps) * g
-        e_dx2 = rho * e_dx2 + (1 - rho) * dx * dx
+        e_dx2 = rho * e_dx2 + (1 - rho) * sq(dx)
         theta = theta + _rate(lr, t) * dx
         out.append(theta.copy())
     return np.array(out)
@@ -259,7 +266,7 @@ def adam(grad: Grad, theta0: np.ndarray, lr: Rate, b1: float, b2: float, delta: 
         if not decoupled:
             g = g + weight_decay * theta
         s = b1 * s + (1 - b1) * g
-        r = b2 * r + (1 - b2) * g * g
+        r = b2 * r + (1 - b2) * sq(g)
         s_hat = s / (1 - b1**k)
         r_hat = r / (1 - b2**k)
         step = s_hat / (delta + np.sqrt(r_hat + delta_root))
@@ -291,7 +298,7 @@ def nadam(grad: Grad, theta0: np.ndarray, lr: Rate, b1: float, b2: float, delta:
         k = t + 1
         g = grad(theta)
         s = b1 * s + (1 - b1) * g
-        r = b2 * r + (1 - b2) * g * g
+        r = b2 * r + (1 - b2) * sq(g)
         prod = prod * mu(k)
         prod_next = prod * mu(k + 1)
         numerator = mu(k + 1) * s / (1 - prod_next) + (1 - mu(k)) * g / (1 - prod)
@@ -344,7 +351,7 @@ def amsgrad(grad: Grad, theta0: np.ndarray, lr: Rate, b1: float, b2: float, delt
         k = t + 1
         g = grad(theta)
         s = b1 * s + (1 - b1) * g
-        r = b2 * r + (1 - b2) * g * g
+        r = b2 * r + (1 - b2) * sq(g)
         if max_after_bias_correction:
             r_max = np.maximum(r_max, r / (1 - b2**k))
             r_hat = r_max

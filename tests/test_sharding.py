@@ -59,6 +59,43 @@ def test_state_leaves_are_sharded_like_their_params(name, axis_type):
             assert new_params[k].sharding.is_equivalent_to(params[k].sharding, params[k].ndim)
 
 
+EVERY_OPTIMIZER = {
+    **TRANSFORMS,
+    "adafactor": lambda: gradtx.adafactor(1e-2, min_dim_size_to_factor=2, momentum=0.9),
+    "adafactor_unfactored": lambda: gradtx.adafactor(1e-2),
+    "adagrad": lambda: gradtx.adagrad(1e-2),
+    "adadelta": lambda: gradtx.adadelta(),
+    "adamax": lambda: gradtx.adamax(1e-2),
+    "nadam": lambda: gradtx.nadam(1e-2),
+    "lion": lambda: gradtx.lion(1e-3),
+    "lamb": lambda: gradtx.lamb(1e-2),
+    "lars": lambda: gradtx.lars(1e-2),
+    "muon": lambda: gradtx.muon(1e-2),
+    "lookahead_adam": lambda: gradtx.lookahead(gradtx.adam(1e-2)),
+    "param_ema": lambda: gradtx.chain(gradtx.sgd(0.1), gradtx.param_ema(0.9)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_OPTIMIZER))
+def test_state_shardings_after_eager_init_equal_those_after_an_update(name):
+    mesh = jax.make_mesh((4, 2), ("data", "model"), axis_types=(AxisType.Explicit,) * 2)
+    tx = EVERY_OPTIMIZER[name]()
+    with jax.set_mesh(mesh):
+        params = make_params(mesh)
+        state = tx.init(params)
+        grads = jax.tree.map(lambda x: 0.01 * x + 1.0, params)
+        _, new_state = jax.jit(tx.update)(grads, state, params)
+    flat_new = jax.tree_util.tree_leaves_with_path(new_state)
+    for (path, before), (_, after) in zip(jax.tree_util.tree_leaves_with_path(state), flat_new,
+                                          strict=True):
+        if before.ndim == 0:
+            continue  # scalars: the counter and hyperparameters
+        assert after.sharding.is_equivalent_to(before.sharding, before.ndim), (
+            f"{jax.tree_util.keystr(path)}: {before.sharding.spec} after init, "
+            f"{after.sharding.spec} after an update"
+        )
+
+
 def loss_fn(params, x, y):
     return jnp.mean((x @ params["w"] + params["b"] - y) ** 2)
 

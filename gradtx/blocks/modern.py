@@ -364,6 +364,9 @@ def newton_schulz(
     polar factor). A zero matrix gives zero, even with ε = 0.
     """
     a, b, c = (coeffs[i] for i in range(3))
+    spec = _explicit_spec(x)
+    if spec is not None:  # on an explicit mesh the products need whole rows and columns
+        x = jax.sharding.reshard(x, jax.sharding.PartitionSpec())
     tall = x.shape[0] > x.shape[1]
     if tall:
         x = x.conj().T
@@ -371,7 +374,17 @@ def newton_schulz(
     for _ in range(steps):
         gram = x @ x.conj().T
         x = a * x + (b * gram + c * gram @ gram) @ x
-    return x.conj().T if tall else x
+    x = x.conj().T if tall else x
+    return x if spec is None else jax.sharding.reshard(x, spec)
+
+
+def _explicit_spec(x: jax.Array) -> Any:
+    """The PartitionSpec of ``x`` if it is sharded along an explicit mesh axis, else None."""
+    sharding = getattr(jax.typeof(x), "sharding", None)
+    spec = getattr(sharding, "spec", None)
+    if spec is None or all(axis is None for axis in spec):
+        return None
+    return spec
 
 
 class ScaleByMuonState(NamedTuple):

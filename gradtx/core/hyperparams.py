@@ -45,10 +45,12 @@ class ScheduledValue(NamedTuple):
 
 
 def hyperparam_dtype(params: Any) -> np.dtype:
-    """float64 when any floating leaf of ``params`` is 64-bit, else float32."""
+    """float64 when any floating leaf of ``params`` is 64-bit (or complex128), else float32."""
     for leaf in jax.tree.leaves(params):
         dtype = getattr(leaf, "dtype", None)
-        if dtype is not None and jnp.issubdtype(dtype, jnp.floating) and dtype.itemsize > 4:
+        if dtype is not None and jnp.issubdtype(dtype, jnp.inexact) and (
+                np.dtype(dtype).itemsize > (8 if jnp.issubdtype(dtype, jnp.complexfloating)
+                                            else 4)):
             return np.dtype(jnp.float64)
     return np.dtype(jnp.float32)
 
