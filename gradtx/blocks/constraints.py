@@ -33,8 +33,16 @@ Mask = Any  # a tree of bools shaped like the params, or a function params -> su
 
 
 def resolve_mask(mask: Mask, params: Any, owner: str) -> Any:
-    """The mask as a tree of bools, checked against ``params`` (path named on mismatch)."""
-    tree = mask(params) if callable(mask) else mask
+    """The mask as a tree of bools, checked against ``params`` (path named on mismatch).
+
+    ``mask`` is called on ``params`` when it is a function: callable **and** a
+    pytree leaf. A callable pytree with children (an equinox-style module of
+    bools) is read as the mask tree itself, not called.
+    """
+    from jax.tree_util import tree_structure, treedef_is_leaf
+
+    is_function = callable(mask) and treedef_is_leaf(tree_structure(mask))
+    tree = mask(params) if is_function else mask
     check_same_structure(
         params, tree, what=f"{owner}: mask", expected_name="params", check_shapes=False
     )

@@ -30,7 +30,9 @@ from gradtx.core.base import GradientTransformation, Part
 from gradtx.core.block import block
 from gradtx.core.hyperparams import HyperParams, hyperparam_dtype
 from gradtx.core.lift import per_array
-from gradtx.core.validate import check_bool, check_interval
+from gradtx.core.numerics import is_trainable, update_number
+from gradtx.core.validate import UNIT, UNIT_OPEN, check_bool
+from gradtx.wrappers._inner import _INT32_MAX, has_leaves, unaliased
 
 __all__ = [
     "ParamAverageState",
@@ -57,11 +59,22 @@ class LookaheadState(NamedTuple):
 
 
 def _copy(params: Any, dtype: Any = None) -> Any:
-    return jax.tree.map(lambda p: jnp.array(p, dtype=dtype), params)
+    """A copy of the params (never the same buffers), floating leaves in ``dtype`` if given.
+
+    Abstract params (``jax.ShapeDtypeStruct``) give zeros on their sharding.
+    """
+    def copy(p):
+        cast = dtype if is_trainable(p) else None
+        if isinstance(p, jax.ShapeDtypeStruct):
+            return jnp.zeros(p.shape, cast or p.dtype, device=p.sharding)
+        return jnp.array(p, dtype=cast)
+
+    return jax.tree.map(copy, params)
 
 
-def _needs_params(owner: str, params: Any) -> None:
-    if params is None:
+def _needs_params(owner: str, updates: Any, params: Any) -> None:
+    """Raises ``ValueError`` when the params are missing and there is something to update."""
+    if params is None and has_leaves(updates):
         raise ValueError(f"{owner}: needs the params; call update(updates, state, params)")
 
 
@@ -70,18 +83,24 @@ def _averaging(owner: str, hyper: HyperParams, weight: Callable[[dict, Any], Any
     """A_t = A_{t−1} + w_t (θ_t − A_{t−1}), θ_t = θ_{t−1} + u; the updates pass unchanged.
 
     ``weight(h, t)`` gives w_t from this step's hyperparameters and t = step + 1
-    (``None`` when the transform does not read the step).
+    (``None`` when the transform does not read the step), computed in floating
+    point, so it does not wrap when the step saturates at 2³¹ − 1. Leaves that
+    are not trained (a non-floating update or param) keep their average.
     """
 
     def init(params, hyperparams):
-        return ParamAverageState(_copy(params, accumulator_dtype), hyperparams)
+        return unaliased(ParamAverageState(_copy(params, accumulator_dtype), hyperparams), params)
 
     def update(updates, state, params, h, step, **extra):
-        _needs_params(owner, params)
-        t = None if step is None else (step + 1).astype(hyperparam_dtype(params))
+        _needs_params(owner, updates, params)
+        if not has_leaves(updates):  # an empty model: nothing to average
+            return updates, state
+        t = None if step is None else update_number(step, hyperparam_dtype(params))
         w = weight(h, t)
 
         def rule(u, a, p):
+            if not is_trainable(p):  # apply_updates leaves such a param unchanged
+                return u, a
             new = (p + u).astype(p.dtype)
             return u, a + w * (new - a)
 
@@ -112,14 +131,14 @@ def param_ema(
       accumulator_dtype: storage dtype of A (default: the params').
     """
     owner = "param_ema"
-    check_interval(owner, "decay", decay, low=0.0, high=1.0, high_open=True)
     check_bool(owner, "debias", debias)
 
     def weight(h, t):
         rho = h["decay"]
         return (1 - rho) / (1 - rho**t) if debias else 1 - rho
 
-    return _averaging(owner, HyperParams(owner, decay=decay), weight, accumulator_dtype, debias)
+    return _averaging(owner, HyperParams(owner, decay=(decay, UNIT_OPEN)), weight,
+                      accumulator_dtype, debias)
 
 
 def polyak_average(accumulator_dtype: Any = None) -> GradientTransformation:
@@ -158,11 +177,15 @@ def lookahead(
     The update emitted on a synchronizing call is φ_new − θ, so the params you
     hold are always θ; read the slow weights from ``state.slow`` (evaluate with
     them). φ_0 = θ_0. The fast optimizer's state is not reset at
-    synchronization (as in the paper). Needs the params.
+    synchronization (as in the paper). Needs the params (unless the updates
+    have no leaves: an empty model's update is passed through). Call ``step``
+    (0, 1, …) synchronizes when ``step mod k = k − 1``, computed without int32
+    overflow. Leaves that are not trained (int, bool or float0) pass the fast
+    optimizer's updates through and keep their slow weights.
 
     Args:
       fast: the inner optimizer (the paper's A).
-      sync_period: k ≥ 1, fast steps per slow step.
+      sync_period: k in [1, 2³¹ − 1], fast steps per slow step.
       slow_step_size: α in [0, 1], or a schedule.
     """
     owner = "lookahead"
@@ -171,20 +194,26 @@ def lookahead(
                         f"{type(sync_period).__name__} {sync_period!r}")
     if sync_period < 1:
         raise ValueError(f"{owner}: sync_period must be in [1, inf), got {sync_period!r}")
-    check_interval(owner, "slow_step_size", slow_step_size, low=0.0, high=1.0)
+    if sync_period > _INT32_MAX:
+        raise ValueError(f"{owner}: sync_period must be at most 2**31 - 1 (the step counter is "
+                         f"int32), got {sync_period!r}")
     part = Part(fast, f"{owner}: fast")
-    hyper = HyperParams(owner, slow_step_size=slow_step_size)
+    hyper = HyperParams(owner, slow_step_size=(slow_step_size, UNIT))
 
     def init(params, hyperparams):
-        return LookaheadState(_copy(params), part.init(params), hyperparams)
+        return unaliased(LookaheadState(_copy(params), part.init(params), hyperparams), params)
 
     def update(updates, state, params, h, step, **extra):
-        _needs_params(owner, params)
+        _needs_params(owner, updates, params)
         updates, inner_state = part.update(updates, state.inner_state, params, step, extra)
-        sync = (step + 1) % sync_period == 0
+        if not has_leaves(updates):  # an empty model: no slow weights to move
+            return updates, state._replace(inner_state=inner_state)
+        sync = step % sync_period == sync_period - 1  # (step + 1) % k == 0 wraps at 2³¹ − 1
         alpha = h["slow_step_size"]
 
         def rule(u, phi, p):
+            if not is_trainable(p):  # apply_updates leaves such a param unchanged
+                return u, phi
             theta = (p + u).astype(p.dtype)
             phi_new = phi + alpha * (theta - phi)
             return jnp.where(sync, phi_new - p, u), jnp.where(sync, phi_new, phi)

@@ -8,8 +8,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from gradtx.core.base import GradientTransformation, Part, expect_state
-from gradtx.wrappers._inner import zeros_like_output
+from gradtx.core.base import GradientTransformation, Part, _increment, expect_state
+from gradtx.core.numerics import is_trainable
+from gradtx.wrappers._inner import increment_if, unaliased, zeros_like_output
 
 __all__ = ["ApplyIfFiniteState", "apply_if_finite"]
 
@@ -21,6 +22,7 @@ class ApplyIfFiniteState(NamedTuple):
     ``last_finite``: whether the last call's gradients were finite;
     ``total_notfinite``: all calls with non-finite gradients;
     ``count``: updates the inner transform has applied — its step.
+    The three counters are int32 and saturate at 2³¹ − 1.
     """
 
     notfinite_count: jax.Array
@@ -44,6 +46,12 @@ def apply_if_finite(
     visibly instead of silently standing still; ``notfinite_count`` resets at
     the next finite call. The inner update runs only when applied (``lax.cond``).
 
+    Only floating and complex leaves are checked: int, bool and float0 leaves
+    (``jax.grad(..., allow_int=True)``) are always finite, and a tree without
+    floating leaves (an empty model, ``None``) is always applied. The counters
+    saturate at 2³¹ − 1 instead of wrapping. A fresh state shares no buffer
+    with the params or with itself, so it can be donated.
+
     Args:
       inner: the optimizer (any transform) to protect.
       max_consecutive_errors: how many consecutive non-finite calls are
@@ -59,14 +67,22 @@ def apply_if_finite(
     part = Part(inner, f"{owner}: inner")
 
     def init(params):
-        zero = jnp.zeros([], jnp.int32)
-        return ApplyIfFiniteState(zero, jnp.array(True), zero, zero, part.init(params))
+        return unaliased(ApplyIfFiniteState(
+            notfinite_count=jnp.zeros([], jnp.int32),
+            last_finite=jnp.array(True),
+            total_notfinite=jnp.zeros([], jnp.int32),
+            count=jnp.zeros([], jnp.int32),
+            inner_state=part.init(params),
+        ), params)
 
     def update(updates, state, params=None, **extra):
         expect_state(state, ApplyIfFiniteState, owner)
         extra.pop("step", None)
-        finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(updates)]))
-        notfinite_count = jnp.where(finite, 0, state.notfinite_count + 1).astype(jnp.int32)
+        finite = jnp.array(True)
+        for g in jax.tree.leaves(updates):
+            if is_trainable(g):
+                finite = finite & jnp.all(jnp.isfinite(g))
+        notfinite_count = jnp.where(finite, 0, _increment(state.notfinite_count)).astype(jnp.int32)
         apply = finite | (notfinite_count > max_consecutive_errors)
 
         def run():
@@ -79,8 +95,8 @@ def apply_if_finite(
         return out, ApplyIfFiniteState(
             notfinite_count=notfinite_count,
             last_finite=finite,
-            total_notfinite=(state.total_notfinite + ~finite).astype(jnp.int32),
-            count=(state.count + apply).astype(jnp.int32),
+            total_notfinite=increment_if(~finite, state.total_notfinite),
+            count=increment_if(apply, state.count),
             inner_state=inner_state,
         )
 

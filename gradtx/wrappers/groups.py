@@ -31,10 +31,11 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
-from jax.tree_util import keystr, tree_flatten_with_path, tree_structure
+from jax.tree_util import keystr, tree_flatten_with_path, tree_structure, treedef_is_leaf
 
 from gradtx.core.base import EmptyState, GradientTransformation, Part, expect_state, stepped
 from gradtx.core.tree import tree_zeros_like
+from gradtx.wrappers._inner import unaliased
 
 __all__ = [
     "MaskedNode",
@@ -43,10 +44,22 @@ __all__ = [
     "masked",
     "partition",
     "freeze",
+    "is_spec_function",
 ]
 
 Mask = Any  # a tree of bools (the params' structure or a prefix of it), or params -> such a tree
 Labels = Any  # a tree of labels in the same forms
+
+
+def is_spec_function(spec: Any) -> bool:
+    """Whether a mask or labels spec is a function of the params rather than a tree.
+
+    It is a function when it is callable **and** a pytree leaf. A callable that
+    is a pytree with children — an equinox-style module, or any class registered
+    with ``jax.tree_util`` that also defines ``__call__`` — is read as a tree
+    (its leaves are the mask values or labels), not called.
+    """
+    return callable(spec) and treedef_is_leaf(tree_structure(spec))
 
 
 class MaskedNode(NamedTuple):
@@ -76,7 +89,7 @@ class _Groups:
     """
 
     def __init__(self, spec: Any, ref: Any, owner: str, what: str):
-        tree = spec(ref) if callable(spec) else spec
+        tree = spec(ref) if is_spec_function(spec) else spec
         flat, self._treedef = tree_flatten_with_path(tree)
         self.paths = [keystr(path) or "<root>" for path, _ in flat]
         self.values = [value for _, value in flat]
@@ -157,7 +170,8 @@ def masked(inner: GradientTransformation, mask: Mask) -> GradientTransformation:
     Args:
       inner: the transform to apply (gradtx or optax).
       mask: a tree of bools like the params (or a prefix of it), or a function
-        of the params returning one; ``True`` selects.
+        of the params returning one (see :func:`is_spec_function`); ``True``
+        selects.
     """
     owner = "masked"
     _check_spec(owner, "mask", mask)
@@ -165,7 +179,7 @@ def masked(inner: GradientTransformation, mask: Mask) -> GradientTransformation:
 
     def init(params):
         groups = _mask(mask, params, owner)
-        return MaskedState(part.init(groups.select(params, groups.values)))
+        return unaliased(MaskedState(part.init(groups.select(params, groups.values))), params)
 
     def update(updates, state, params=None, *, step=None, **extra):
         expect_state(state, MaskedState, owner)
@@ -197,8 +211,8 @@ def partition(
     Args:
       transforms_by_label: ``{label: transform}``.
       labels: a tree of labels like the params (or a prefix of it), or a
-        function of the params returning one. A label without a transform
-        raises ``ValueError`` naming its path.
+        function of the params returning one (see :func:`is_spec_function`). A
+        label without a transform raises ``ValueError`` naming its path.
 
     The state is :class:`PartitionState`; ``state.states[label]`` is the state
     of that label's transform.
@@ -213,10 +227,10 @@ def partition(
 
     def init(params):
         groups = _labels(labels, params, parts, owner)
-        return PartitionState({
+        return unaliased(PartitionState({
             k: part.init(groups.select(params, [v == k for v in groups.values]))
             for k, part in parts.items()
-        })
+        }), params)
 
     def update(updates, state, params=None, *, step=None, **extra):
         expect_state(state, PartitionState, owner)
@@ -249,7 +263,8 @@ def freeze(mask: Mask) -> GradientTransformation:
 
     Args:
       mask: a tree of bools like the params (or a prefix of it), or a function
-        of the params returning one; ``True`` freezes.
+        of the params returning one (see :func:`is_spec_function`); ``True``
+        freezes.
     """
     owner = "freeze"
     _check_spec(owner, "mask", mask)
