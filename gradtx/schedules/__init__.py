@@ -18,6 +18,23 @@ Step convention
   boundaries[i-1] ≤ step < boundaries[i], evaluated at step − boundaries[i-1].
 
 Steps below 0 are treated as 0.
+
+Ranges and limits
+-----------------
+A schedule never leaves the range its formula promises (e.g. between its init
+and end value; never negative, never NaN), under ``jit`` or not, in float32 and
+float64: fractions of a decay are taken from exact integers (T − min(t, T)) and
+clipped to [0, 1], bases are never negative, and results are clamped into the
+promised interval where rounding could step an ulp out of it.
+
+``step`` may be any Python int (of any size), a NumPy integer, or an integer
+array (traced or not; 2³¹ − 1, the optimizer's saturated int32 counter,
+included), and integer hyperparameters (decay_steps, boundaries, ...) any
+Python int. The integer part of each formula (min(t, T), ⌊t / k⌋, t mod k,
+comparisons with boundaries) is computed exactly, in Python for a Python int
+and in the array's own integer dtype otherwise, before anything becomes a
+float; so the value is the formula's, not that of a step rounded to float32. A
+step past the float range (e.g. 10**400) gives the formula's limit there.
 """
 
 from gradtx.schedules._base import Schedule, ScheduleLike

@@ -87,12 +87,15 @@ def real(
     return value
 
 
-def integer(schedule: object, name: str, *, low: int = 1) -> int:
-    """Check that field ``name`` is an integer ``>= low`` (0 or 1); store it as an int."""
+def integer(schedule: object, name: str, *, low: int = 1, high: int | None = None) -> int:
+    """Check that field ``name`` is an integer ``>= low`` (0 or 1) and ``<= high``; store it."""
     owner = type(schedule).__name__
     value = as_int(owner, name, getattr(schedule, name))
+    expected = "a positive integer" if low == 1 else "a non-negative integer"
     if value < low:
-        fail(schedule, name, value, "a positive integer" if low == 1 else "a non-negative integer")
+        fail(schedule, name, value, expected)
+    if high is not None and value > high:
+        fail(schedule, name, value, f"{expected} <= {high:.4g}")
     object.__setattr__(schedule, name, value)
     return value
 

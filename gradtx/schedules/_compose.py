@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 
 import jax
@@ -9,7 +10,16 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from gradtx.schedules import _checks
-from gradtx.schedules._base import Schedule, ScheduleLike, float_step
+from gradtx.schedules._base import (
+    Schedule,
+    ScheduleLike,
+    as_step,
+    between,
+    remaining,
+    step_before,
+    step_limit,
+    step_minus,
+)
 from gradtx.schedules._decay import constant, cosine
 
 
@@ -27,7 +37,10 @@ class join(Schedule):
 
     α_t = schedules[0](t) for t < boundaries[0], and
     α_t = schedules[i](t − boundaries[i-1]) for boundaries[i-1] ≤ t < boundaries[i].
-    Equals ``optax.join_schedules``.
+    Equals ``optax.join_schedules``. The boundaries are compared with the step exactly,
+    and each schedule gets the exact shifted step (a Python int for a Python int step,
+    of any size; for an array step, schedules past its dtype's maximum are never reached).
+    A negative step counts as 0.
 
     Args:
       schedules: ``len(boundaries) + 1`` schedules (any callable step -> value).
@@ -52,10 +65,16 @@ class join(Schedule):
             )
 
     def __call__(self, step: ArrayLike) -> jax.Array:
-        step = jnp.asarray(step)
+        step = as_step(step)
+        if isinstance(step, int):
+            i = bisect.bisect_right(self.boundaries, step)
+            start = self.boundaries[i - 1] if i else 0
+            return jnp.asarray(self.schedules[i](step - start))
         value = jnp.asarray(self.schedules[0](step))
         for boundary, schedule in zip(self.boundaries, self.schedules[1:], strict=True):
-            value = jnp.where(step < boundary, value, schedule(step - boundary))
+            if boundary > step_limit(step):
+                break
+            value = jnp.where(step < boundary, value, schedule(step_minus(step, boundary)))
         return value
 
 
@@ -70,7 +89,9 @@ class warmup(Schedule):
 
     With α_init = 0 this is the lecture's α'_t = t/T' · α0 (1 ≤ t ≤ T') counted
     from t = step + 1: the first update gets α0 / T', never 0, and update T'
-    (step T' − 1) gets exactly α0. ``warmup_steps=0`` means no warmup.
+    (step T' − 1) gets exactly α0. ``warmup_steps=0`` means no warmup. The ramp is
+    computed as α0 + (α_init − α0) · (T' − 1 − t) / T' from the integer T' − 1 − t, so
+    it ends exactly at α0 and stays between α_init and α0.
 
     Args:
       schedule_or_value: the schedule that follows (any callable step -> value),
@@ -101,14 +122,19 @@ class warmup(Schedule):
         return constant(self.schedule_or_value)
 
     def __call__(self, step: ArrayLike) -> jax.Array:
-        step = jnp.asarray(step)
+        step = as_step(step)
         following = self._following()
-        if self.warmup_steps == 0:
+        n = self.warmup_steps
+        if n == 0:
             return jnp.asarray(following(step))
-        peak = jnp.asarray(following(jnp.zeros_like(step)))
-        fraction = (float_step(step) + 1.0) / self.warmup_steps
-        ramp = self.init_value + (peak - self.init_value) * fraction
-        return jnp.where(step < self.warmup_steps, ramp, following(step - self.warmup_steps))
+        if isinstance(step, int) and step >= n:
+            return jnp.asarray(following(step - n))
+        peak = jnp.asarray(following(0 if isinstance(step, int) else jnp.zeros_like(step)))
+        to_go = remaining(step, n, end=n - 1)
+        ramp = between(peak + (self.init_value - peak) * to_go, self.init_value, peak)
+        if isinstance(step, int) or n > step_limit(step):
+            return ramp
+        return jnp.where(step_before(step, n), ramp, following(step_minus(step, n)))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 
 import jax
@@ -11,7 +10,19 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from gradtx.schedules import _checks
-from gradtx.schedules._base import Schedule, float_step
+from gradtx.schedules._base import (
+    Schedule,
+    as_step,
+    between,
+    cosine_share,
+    decay_factor,
+    float_step,
+    quotient,
+    remaining,
+    step_before,
+    step_divmod,
+    to_float,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,16 +74,18 @@ class piecewise_constant(Schedule):
         return f"piecewise_constant(values={self.rates!r}, boundaries={self.boundaries!r})"
 
     def __call__(self, step: ArrayLike) -> jax.Array:
-        t = float_step(step)
-        value = jnp.full_like(t, self.rates[0])
+        step = as_step(step)
+        value = jnp.full_like(to_float(step), self.rates[0])
         for boundary, rate in zip(self.boundaries, self.rates[1:], strict=True):
-            value = jnp.where(t >= boundary, rate, value)
+            value = jnp.where(step_before(step, boundary), value, rate)
         return value
 
 
 @dataclasses.dataclass(frozen=True)
 class step_decay(Schedule):
     """Step decay: α_t = α0 · γ^⌊t / k⌋, the rate multiplied by γ every k steps.
+
+    ⌊t / k⌋ is exact for any step; γ^n is exp(n · ln γ) with ln γ in float64.
 
     Args:
       init_value: α0 ≥ 0.
@@ -90,13 +103,16 @@ class step_decay(Schedule):
         _checks.real(self, "gamma", low=0.0, high=1.0, low_open=True)
 
     def __call__(self, step: ArrayLike) -> jax.Array:
-        t = float_step(step)
-        return self.init_value * self.gamma ** jnp.floor_divide(t, self.step_size)
+        decays, _ = step_divmod(as_step(step), self.step_size)
+        return self.init_value * decay_factor(self.gamma, decays)
 
 
 @dataclasses.dataclass(frozen=True)
 class linear(Schedule):
     """Linear decay: α_t = α0 + (α_T − α0) · min(t, T) / T, held at α_T after T steps.
+
+    Computed as α_T + (α0 − α_T) · (T − min(t, T)) / T, which is exactly α_T from T on;
+    α_t always lies between α0 and α_T.
 
     Args:
       init_value: α0 ≥ 0.
@@ -114,15 +130,19 @@ class linear(Schedule):
         _checks.integer(self, "decay_steps")
 
     def __call__(self, step: ArrayLike) -> jax.Array:
-        fraction = jnp.minimum(float_step(step), self.decay_steps) / self.decay_steps
-        return self.init_value + (self.end_value - self.init_value) * fraction
+        r = remaining(as_step(step), self.decay_steps)
+        value = self.end_value + (self.init_value - self.end_value) * r
+        return between(value, self.init_value, self.end_value)
 
 
 @dataclasses.dataclass(frozen=True)
 class polynomial(Schedule):
     """Polynomial decay: α_t = (α0 − α_T) · (1 − min(t, T) / T)^p + α_T, held after T.
 
-    ``power=1`` is ``linear``. Equals ``optax.polynomial_schedule``.
+    ``power=1`` is ``linear``. Equals ``optax.polynomial_schedule``. The base
+    1 − min(t, T) / T = (T − min(t, T)) / T is computed from the integer T − min(t, T),
+    so it is exactly 0 from T on and never negative (a negative base to a fractional
+    power would be NaN); α_t always lies between α0 and α_T.
 
     Args:
       init_value: α0 ≥ 0.
@@ -143,8 +163,9 @@ class polynomial(Schedule):
         _checks.real(self, "power", low_open=True)
 
     def __call__(self, step: ArrayLike) -> jax.Array:
-        fraction = jnp.minimum(float_step(step), self.decay_steps) / self.decay_steps
-        return (self.init_value - self.end_value) * (1.0 - fraction) ** self.power + self.end_value
+        r = remaining(as_step(step), self.decay_steps)
+        value = self.end_value + (self.init_value - self.end_value) * r**self.power
+        return between(value, self.init_value, self.end_value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +193,9 @@ class exponential(Schedule):
     """Exponential decay: α_t = α0 · β^(t / s), or α0 · β^⌊t / s⌋ with ``staircase``.
 
     With the default s = 1 this is the lecture's α_t = α0 β^t. Equals
-    ``optax.exponential_decay(init_value, s, β, staircase=staircase)``.
+    ``optax.exponential_decay(init_value, s, β, staircase=staircase)``. β^e is
+    computed as exp(e · ln β) with ln β in float64, so α_t stays in [0, α0] and keeps
+    float32's relative precision for β close to 1.
 
     Args:
       init_value: α0 ≥ 0.
@@ -193,12 +216,12 @@ class exponential(Schedule):
         _checks.flag(self, "staircase")
 
     def __call__(self, step: ArrayLike) -> jax.Array:
-        t = float_step(step)
+        step = as_step(step)
         if self.staircase:
-            exponent = jnp.floor_divide(t, self.decay_steps)
+            exponent, _ = step_divmod(step, self.decay_steps)
         else:
-            exponent = t / self.decay_steps
-        return self.init_value * self.decay_rate**exponent
+            exponent = quotient(step, self.decay_steps)
+        return self.init_value * decay_factor(self.decay_rate, exponent)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,6 +250,9 @@ class cosine(Schedule):
 
     α_t = α0 · (a + (1 − a) · ½ (1 + cos(π · min(t, T) / T))).
 
+    The half-cosine is computed as sin²(π r / 2) with r = (T − min(t, T)) / T from the
+    integer T − min(t, T): exactly a·α0 from T on, and α_t always in [a·α0, α0].
+
     With a = 0 this is the lecture's α_t = ½ α0 (1 + cos(tπ / T)). Equals
     ``optax.cosine_decay_schedule(α0, T, alpha=a)``.
 
@@ -246,6 +272,6 @@ class cosine(Schedule):
         _checks.real(self, "alpha", high=1.0)
 
     def __call__(self, step: ArrayLike) -> jax.Array:
-        fraction = jnp.minimum(float_step(step), self.decay_steps) / self.decay_steps
-        cosine_part = 0.5 * (1.0 + jnp.cos(math.pi * fraction))
-        return self.init_value * (self.alpha + (1.0 - self.alpha) * cosine_part)
+        cosine_part = cosine_share(remaining(as_step(step), self.decay_steps))
+        value = self.init_value * (self.alpha + (1.0 - self.alpha) * cosine_part)
+        return between(value, self.init_value * self.alpha, self.init_value)
