@@ -9,14 +9,20 @@ LayerNorm and a linear head; 6 leaves per block + 6, so ``B = 23`` gives 144
 leaves and ``B = 166`` gives 1002. Mean squared error on a fixed random batch.
 
 Each training step is one ``jax.jit`` with the params and the optimizer
-state donated, and is built three ways:
+state donated, and is built five ways:
 
 * ``fwd+bwd``: ``jax.value_and_grad`` then plain SGD written by hand
   (θ ← θ − 10⁻³ g): the gradients are computed and consumed, no optimizer;
 * ``gradtx``: ``gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.adamw(1e-3))``
   (gradtx's default weight decay λ = 1e-2);
 * ``optax``: ``optax.chain(optax.clip_by_global_norm(1.0),
-  optax.adamw(1e-3, weight_decay=1e-2))``, the same math.
+  optax.adamw(1e-3, weight_decay=1e-2))``, the same math;
+* ``gradtx-flat``: the gradtx optimizer on flat params — the params are a
+  ``gradtx.flat.FlatParams`` (``ravel`` once, before training), the loss is
+  taken of ``flat.unravel()``, the gradient with respect to the flat buffers, and
+  the update runs once per bucket;
+* ``gradtx-flatten``: tree params, the optimizer ``gradtx.flat.flatten(tx)``
+  (gradients concatenated into flat buffers every step, updates split back).
 
 For each: the compile time (``trace``, ``lower``, ``compile`` stages timed on
 a fresh ``jax.jit``, after a warmup of the same three steps on a one-block
@@ -26,13 +32,12 @@ excluded, the three variants called alternately, one call each per round).
 The optimizer's overhead is reported as (variant − fwd+bwd) / fwd+bwd, in %,
 for step time and for compile time (trace + lower + compile).
 
-``--quick`` (under a minute on 2 CPU cores): the 144-leaf model only, 2 warmup
-calls and 15 rounds, one compile each. The full run: 144 and 1002 leaves,
-3 warmup calls and 31 rounds, one compile each (``--compile-rounds N`` compiles
-each variant N times, alternating the order, and reports the medians). On 2
-CPU cores XLA needs about 6 minutes per variant to compile the 1002-leaf model
-(more under load; the full run took 22 minutes and peaked at 23 GB of memory;
-``--quick`` peaks at 0.75 GB): ``--blocks 23`` skips it.
+``--quick``: the 144-leaf model only, 2 warmup calls and 15 rounds, one
+compile each. The full run: 144 leaves at width 256 and 1002 leaves at width 64
+(narrow, so that every variant compiles in about a minute on 2 CPU cores), 3
+warmup calls and 31 rounds, one compile each (``--compile-rounds N`` compiles
+each variant N times, alternating the order, and reports the medians).
+``--models 23x256`` picks the models.
 
 Runs unchanged on CPU or GPU: ``jax.devices()`` is printed first.
 
@@ -69,7 +74,8 @@ WEIGHT_DECAY = 1e-2
 MAX_NORM = 1.0
 SGD_LR = 1e-3
 
-VARIANTS = ("fwd+bwd", "gradtx", "optax")
+VARIANTS = ("fwd+bwd", "gradtx", "optax", "gradtx-flat", "gradtx-flatten")
+MODELS = ((23, 256), (166, 64))  # (blocks, width): 144 leaves at width 256, 1002 at width 64
 
 
 # ----------------------------------------------------------------------------- model
@@ -127,10 +133,15 @@ def loss_fn(params: dict[str, Any], x: jax.Array, y: jax.Array) -> jax.Array:
 # ----------------------------------------------------------------------------- steps
 
 
+def _gradtx_tx() -> gradtx.GradientTransformation:
+    return gradtx.chain(gradtx.clip_by_global_norm(MAX_NORM), gradtx.adamw(LR))
+
+
 def make_optimizer(variant: str) -> tuple[Any, Callable] | None:
-    if variant == "gradtx":
-        tx = gradtx.chain(gradtx.clip_by_global_norm(MAX_NORM), gradtx.adamw(LR))
-        return tx, gradtx.apply_updates
+    if variant in ("gradtx", "gradtx-flat"):
+        return _gradtx_tx(), gradtx.apply_updates
+    if variant == "gradtx-flatten":
+        return gradtx.flat.flatten(_gradtx_tx()), gradtx.apply_updates
     if variant == "optax":
         tx = optax.chain(optax.clip_by_global_norm(MAX_NORM),
                          optax.adamw(LR, weight_decay=WEIGHT_DECAY))
@@ -152,18 +163,29 @@ def make_step(variant: str) -> tuple[Callable, Callable]:
 
         return no_state, sgd_step
     tx, apply = opt
+    loss_of = flat_loss_fn if variant == "gradtx-flat" else loss_fn
 
     def step(params, state, x, y):
-        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+        loss, grads = jax.value_and_grad(loss_of)(params, x, y)
         updates, state = tx.update(grads, state, params)
         return apply(params, updates), state, loss
 
     return tx.init, step
 
 
+def flat_loss_fn(flat: gradtx.flat.FlatParams, x: jax.Array, y: jax.Array) -> jax.Array:
+    return loss_fn(flat.unravel(), x, y)
+
+
+def params_for(variant: str, params: Any) -> Any:
+    """The params a variant trains: flat buffers for ``gradtx-flat``, else the tree."""
+    return gradtx.flat.ravel(params) if variant == "gradtx-flat" else params
+
+
 def compile_step(variant: str, params: Any, x: jax.Array, y: jax.Array) -> tuple[Any, dict]:
     """(compiled step, seconds of each stage) on a fresh ``jax.jit``."""
     init, step = make_step(variant)
+    params = params_for(variant, params)
     state = jax.eval_shape(init, params)
     shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), params)
     jitted = jax.jit(step, donate_argnums=(0, 1))
@@ -201,7 +223,7 @@ def measure_model(
     runners = {}
     for v in VARIANTS:
         init, _ = make_step(v)
-        p0 = jax.tree.map(jnp.copy, params)
+        p0 = jax.tree.map(jnp.copy, params_for(v, params))
         carry = [p0, init(p0)]
 
         def run(fn=compiled[v], carry=carry):
@@ -272,9 +294,8 @@ def main() -> None:
                         help="the 144-leaf model only, 15 rounds, one compile each "
                              "(under a minute on 2 cores)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--blocks", help="comma-separated residual block counts "
-                                         "(default 23,166 = 144 and 1002 leaves; quick 23)")
-    parser.add_argument("--width", type=int, default=256, help="hidden width (default 256)")
+    parser.add_argument("--models", help="comma-separated BLOCKSxWIDTH models (default "
+                                         "23x256,166x64 = 144 and 1002 leaves; quick 23x256)")
     parser.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
     parser.add_argument("--repeats", type=int, help="measured rounds (default 31; quick 15)")
     parser.add_argument("--warmup", type=int, help="warmup calls (default 3; quick 2)")
@@ -283,8 +304,8 @@ def main() -> None:
     args = parser.parse_args()
 
     quick = args.quick
-    blocks = ([int(b) for b in args.blocks.split(",")] if args.blocks
-              else [23] if quick else [23, 166])
+    models = ([tuple(int(v) for v in m.split("x")) for m in args.models.split(",")]
+              if args.models else list(MODELS[:1] if quick else MODELS))
     repeats = args.repeats or (15 if quick else 31)
     warmup = args.warmup or (2 if quick else 3)
     compile_rounds = args.compile_rounds or 1
@@ -292,11 +313,12 @@ def main() -> None:
     env = environment()
     print_environment(env)
     t_start = time.perf_counter()
-    warm_caches(args.width, args.batch)
     results = []
-    for n in blocks:
-        print(f"[{time.perf_counter() - t_start:5.1f} s] model with {n} blocks ...", flush=True)
-        results.append(measure_model(n, args.width, args.batch, warmup, repeats, compile_rounds))
+    for n, width in models:
+        warm_caches(width, args.batch)
+        print(f"[{time.perf_counter() - t_start:5.1f} s] model with {n} blocks of width "
+              f"{width} ...", flush=True)
+        results.append(measure_model(n, width, args.batch, warmup, repeats, compile_rounds))
     report(results)
     elapsed = time.perf_counter() - t_start
     print(f"\ntotal {elapsed:.0f} s")

@@ -10,3 +10,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(params=["tree", "flat"])
+def path(request):
+    """The execution path a parity test runs in: per leaf, or on flat buffers."""
+    return request.param

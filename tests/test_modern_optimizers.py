@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from paths import in_path
 
 import gradtx
 from gradtx.blocks.modern import newton_schulz, scale_by_lion, scale_by_muon, scale_by_trust_ratio
@@ -17,8 +18,9 @@ PARAMS = {"w": RNG.normal(size=(6, 4)), "v": RNG.normal(size=(3, 5)), "b": RNG.n
 GRADS = [{k: RNG.normal(size=p.shape) for k, p in PARAMS.items()} for _ in range(5)]
 
 
-def run(tx, params=PARAMS, grads_seq=GRADS):
-    """The params after applying ``tx`` (gradtx or optax) to each gradient, jitted."""
+def run(tx, params=PARAMS, grads_seq=GRADS, path="tree"):
+    """The params after applying ``tx`` (gradtx or optax; run in ``path``) to each gradient."""
+    tx = in_path(tx, path)
     params = jax.tree.map(jnp.asarray, params)
     state = tx.init(params)
 
@@ -58,14 +60,14 @@ def lion_paper(lr, b1, b2, wd):
     return theta
 
 
-def test_lion_follows_the_paper():
-    assert_params_close(run(lion(1e-2, 0.9, 0.99, weight_decay=0.1)),
+def test_lion_follows_the_paper(path):
+    assert_params_close(run(lion(1e-2, 0.9, 0.99, weight_decay=0.1), path=path),
                         lion_paper(1e-2, 0.9, 0.99, 0.1))
 
 
-def test_lion_equals_optax_lion():
+def test_lion_equals_optax_lion(path):
     expected = run(optax.lion(1e-2, b1=0.8, b2=0.95, weight_decay=0.05))
-    assert_params_close(run(lion(1e-2, 0.8, 0.95, weight_decay=0.05)),
+    assert_params_close(run(lion(1e-2, 0.8, 0.95, weight_decay=0.05), path=path),
                         jax.tree.map(np.asarray, expected))
 
 
@@ -87,14 +89,14 @@ def lamb_paper(lr, b1, b2, eps, wd):
     return theta
 
 
-def test_lamb_follows_the_paper():
-    assert_params_close(run(lamb(1e-2, weight_decay=0.01)),
+def test_lamb_follows_the_paper(path):
+    assert_params_close(run(lamb(1e-2, weight_decay=0.01), path=path),
                         lamb_paper(1e-2, 0.9, 0.999, 1e-6, 0.01))
 
 
-def test_lamb_equals_optax_lamb():
+def test_lamb_equals_optax_lamb(path):
     expected = run(optax.lamb(1e-2, b1=0.8, b2=0.99, eps=1e-5, weight_decay=0.02))
-    assert_params_close(run(lamb(1e-2, 0.8, 0.99, 1e-5, weight_decay=0.02)),
+    assert_params_close(run(lamb(1e-2, 0.8, 0.99, 1e-5, weight_decay=0.02), path=path),
                         jax.tree.map(np.asarray, expected))
 
 
@@ -129,20 +131,22 @@ def lars_paper(lr, eta, beta, momentum, decayed=("w", "v", "b")):
     return w
 
 
-def test_lars_follows_the_paper():
-    assert_params_close(run(lars(0.5, weight_decay=1e-2, trust_coefficient=1e-2)),
+def test_lars_follows_the_paper(path):
+    assert_params_close(run(lars(0.5, weight_decay=1e-2, trust_coefficient=1e-2), path=path),
                         lars_paper(0.5, 1e-2, 1e-2, 0.9))
 
 
-def test_lars_mask_exempts_leaves_from_decay_and_trust_ratio():
+def test_lars_mask_exempts_leaves_from_decay_and_trust_ratio(path):
     mask = {"w": True, "v": True, "b": False}
-    assert_params_close(run(lars(0.5, weight_decay=1e-2, trust_coefficient=1e-2, mask=mask)),
+    assert_params_close(run(lars(0.5, weight_decay=1e-2, trust_coefficient=1e-2, mask=mask),
+                            path=path),
                         lars_paper(0.5, 1e-2, 1e-2, 0.9, decayed=("w", "v")))
 
 
-def test_lars_without_weight_decay_equals_optax_lars():
+def test_lars_without_weight_decay_equals_optax_lars(path):
     expected = run(optax.lars(0.5, trust_coefficient=1e-2, momentum=0.8, nesterov=True))
-    assert_params_close(run(lars(0.5, trust_coefficient=1e-2, momentum=0.8, nesterov=True)),
+    assert_params_close(run(lars(0.5, trust_coefficient=1e-2, momentum=0.8, nesterov=True),
+                            path=path),
                         jax.tree.map(np.asarray, expected))
 
 
@@ -176,8 +180,8 @@ def adafactor_paper(eps1=1e-30, eps2=1e-3, d=1.0, c=0.8):
     return x
 
 
-def test_adafactor_follows_the_paper():
-    assert_params_close(run(adafactor(min_dim_size_to_factor=2)), adafactor_paper())
+def test_adafactor_follows_the_paper(path):
+    assert_params_close(run(adafactor(min_dim_size_to_factor=2), path=path), adafactor_paper())
 
 
 def test_adafactor_factors_only_large_enough_matrices():
@@ -188,12 +192,12 @@ def test_adafactor_factors_only_large_enough_matrices():
     assert frms.v["b"].shape == (4,)
 
 
-def test_adafactor_equals_optax_adafactor():
+def test_adafactor_equals_optax_adafactor(path):
     params = {**PARAMS, "k": RNG.normal(size=(2, 5, 3))}
     grads = [{**g, "k": RNG.normal(size=(2, 5, 3))} for g in GRADS[:3]]
     expected = run(optax.adafactor(0.05, min_dim_size_to_factor=3, momentum=0.9), params,
                    grads)
-    got = run(adafactor(0.05, min_dim_size_to_factor=3, momentum=0.9), params, grads)
+    got = run(adafactor(0.05, min_dim_size_to_factor=3, momentum=0.9), params, grads, path)
     # optax computes its decay 1 − t^(−0.8) in float32.
     assert_params_close(got, jax.tree.map(np.asarray, expected), rtol=1e-6, atol=1e-9)
 
@@ -237,15 +241,15 @@ def muon_paper(lr, beta, wd, b1=0.9, b2=0.999, adam_eps=1e-8):
     return theta
 
 
-def test_muon_follows_jordans_reference():
-    got = run(muon(0.05, beta=0.95, eps=1e-7, weight_decay=0.1))
+def test_muon_follows_jordans_reference(path):
+    got = run(muon(0.05, beta=0.95, eps=1e-7, weight_decay=0.1), path=path)
     assert_params_close(got, muon_paper(0.05, 0.95, 0.1), rtol=1e-9, atol=1e-11)
 
 
-def test_muon_with_bias_correction_and_nadam_fallback_equals_optax_contrib_muon():
+def test_muon_with_bias_correction_and_nadam_fallback_equals_optax_contrib_muon(path):
     expected = run(optax.contrib.muon(0.05, beta=0.9, weight_decay=0.1, adam_weight_decay=0.05))
     got = run(muon(0.05, beta=0.9, weight_decay=0.1, adam_weight_decay=0.05, debias=True,
-                   adam_nesterov=True))
+                   adam_nesterov=True), path=path)
     assert_params_close(got, jax.tree.map(np.asarray, expected), rtol=1e-9, atol=1e-11)
 
 

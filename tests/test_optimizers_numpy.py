@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import reference_numpy as ref
+from paths import in_path
 
 import gradtx as gt
 
@@ -27,8 +28,10 @@ def _grad_tree(params):
     return {"bias": g[:3], "kernel": g[3:].reshape(2, 2)}
 
 
-def trajectory(tx: gt.GradientTransformation, steps: int = ref.STEPS) -> np.ndarray:
-    """θ_0 … θ_steps of ``tx`` on the problem, as a ``(steps + 1, 7)`` array."""
+def trajectory(tx: gt.GradientTransformation, path: str = "tree", steps: int = ref.STEPS
+               ) -> np.ndarray:
+    """θ_0 … θ_steps of ``tx`` (run in ``path``) on the problem, as a ``(steps + 1, 7)`` array."""
+    tx = in_path(tx, path)
     params = {k: jnp.asarray(v, jnp.float64) for k, v in ref.to_params(THETA0).items()}
     state = tx.init(params)
     out = [ref.from_params(params)]
@@ -123,8 +126,8 @@ CASES = [
 
 
 @pytest.mark.parametrize("make_tx, reference", CASES)
-def test_trajectory_matches_numpy_transcription(make_tx, reference):
-    assert_same(trajectory(make_tx()), reference())
+def test_trajectory_matches_numpy_transcription(make_tx, reference, path):
+    assert_same(trajectory(make_tx(), path), reference())
 
 
 # --- Nesterov: the lecture's look-ahead algorithm after φ = θ + ρv -------------------------

@@ -24,6 +24,7 @@ import numpy as np
 import optax
 import pytest
 import reference_numpy as ref
+from paths import in_path
 
 import gradtx as gt
 
@@ -103,8 +104,8 @@ SAME_ALGORITHM = [
 
 
 @pytest.mark.parametrize("make_gradtx, make_optax", SAME_ALGORITHM)
-def test_alias_trajectory_equals_optax(make_gradtx, make_optax):
-    assert_same(trajectory(make_gradtx()), trajectory(make_optax()))
+def test_alias_trajectory_equals_optax(make_gradtx, make_optax, path):
+    assert_same(trajectory(in_path(make_gradtx(), path)), trajectory(make_optax()))
 
 
 # --- Building blocks, step by step on a gradient sequence ----------------------------------
@@ -146,8 +147,8 @@ SAME_BLOCK = [
 
 
 @pytest.mark.parametrize("make_gradtx, make_optax", SAME_BLOCK)
-def test_block_outputs_equal_optax_step_by_step(make_gradtx, make_optax):
-    ours, theirs = make_gradtx(), make_optax()
+def test_block_outputs_equal_optax_step_by_step(make_gradtx, make_optax, path):
+    ours, theirs = in_path(make_gradtx(), path), make_optax()
     s_ours, s_theirs = ours.init(PARAMS), theirs.init(PARAMS)
     for grads in _gradient_sequence():
         u_ours, s_ours = ours.update(grads, s_ours, PARAMS)

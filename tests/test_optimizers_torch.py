@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from paths import in_path
 
 import gradtx as gt
 
@@ -120,9 +121,9 @@ def test_fixture_was_made_by_torch_2_13_in_float64():
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_alias_matches_torch_trajectory(name):
+def test_alias_matches_torch_trajectory(name, path):
     config = CONFIGS[name]
-    tx = TORCH_TO_GRADTX[config["optimizer"]](**config["kwargs"])
+    tx = in_path(TORCH_TO_GRADTX[config["optimizer"]](**config["kwargs"]), path)
     np.testing.assert_allclose(trajectory(tx), FIXTURE[f"traj_{name}"], rtol=RTOL, atol=ATOL)
 
 

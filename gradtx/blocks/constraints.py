@@ -16,9 +16,11 @@ import jax.numpy as jnp
 from gradtx.core.base import GradientTransformation
 from gradtx.core.block import block
 from gradtx.core.hyperparams import HyperParams
-from gradtx.core.lift import per_array
+from gradtx.core.lift import leaf_structs, per_array
+from gradtx.core.subsets import element_mask
 from gradtx.core.tree import check_same_structure, tree_global_norm
 from gradtx.core.validate import NONNEGATIVE, POSITIVE
+from gradtx.flat._params import FlatParams
 
 __all__ = [
     "AddDecayedWeightsState",
@@ -41,6 +43,9 @@ def resolve_mask(mask: Mask, params: Any, owner: str) -> Any:
     """
     from jax.tree_util import tree_structure, treedef_is_leaf
 
+    if isinstance(params, FlatParams):  # a mask of the original tree, one bool per leaf
+        tree = resolve_mask(mask, leaf_structs(params), owner)
+        return element_mask(params.layout, jax.tree.leaves(tree))
     is_function = callable(mask) and treedef_is_leaf(tree_structure(mask))
     tree = mask(params) if is_function else mask
     check_same_structure(

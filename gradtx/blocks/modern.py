@@ -4,8 +4,9 @@ Notation as in :mod:`gradtx.blocks.preconditioners`: g the gradient (the
 incoming update u), θ the params, ⊙ elementwise, t the update number (1 for the
 first update), ‖·‖ the L2 (Frobenius) norm of one array — one layer — and
 RMS(x) = ‖x‖ / √(number of entries). Every rule is written for one array and
-lifted by :func:`gradtx.core.lift.per_array`; storage dtypes of the moments are
-options, the arithmetic is float32 or wider.
+lifted by :func:`gradtx.core.lift.per_array` (per-layer norms as block
+reductions, shape-needing rules by :func:`gradtx.core.lift.per_leaf`); storage
+dtypes of the moments are options, the arithmetic is float32 or wider.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from jax.tree_util import keystr, tree_flatten_with_path
 from gradtx.core.base import GradientTransformation
 from gradtx.core.block import block
 from gradtx.core.hyperparams import HyperParams
-from gradtx.core.lift import per_array
+from gradtx.core.lift import Blocks, leaf_structs, leaf_tree, per_array, per_leaf
 from gradtx.core.numerics import abs_sq, divide, second_moment_dtype, sign, update_number
 from gradtx.core.tree import tree_zeros_like
 from gradtx.core.validate import (
@@ -55,13 +56,13 @@ def _wide(x: jax.Array, like: jax.Array) -> jax.Array:
     return x.astype(jnp.promote_types(x.dtype, like.dtype))
 
 
-def _norm(x: jax.Array) -> jax.Array:
-    """‖x‖ (|x|² summed for complex x)."""
-    return jnp.sqrt(jnp.sum(abs_sq(x)))
+def _norm(x: jax.Array, blocks: Blocks | None = None) -> jax.Array:
+    """‖x‖ (|x|² summed for complex x), over each block of x when ``blocks`` is given."""
+    return jnp.sqrt(jnp.sum(abs_sq(x)) if blocks is None else blocks.sum(abs_sq(x)))
 
 
-def _rms(x: jax.Array) -> jax.Array:
-    return jnp.sqrt(jnp.mean(abs_sq(x)))
+def _rms(x: jax.Array, blocks: Blocks) -> jax.Array:
+    return jnp.sqrt(blocks.mean(abs_sq(x)))
 
 
 def _needs_params(owner: str, params: Any, updates: Any) -> None:
@@ -144,15 +145,15 @@ def scale_by_trust_ratio(
         _needs_params(owner, params, updates)
         eta, eps_, lam = h["trust_coefficient"], h["eps"], h["weight_decay"]
 
-        def rule(u, p):
+        def rule(u, p, blocks):
             u, p = _wide(u, eta), _wide(p, eta)
-            p_norm = _norm(p)
-            denominator = _norm(u) + lam * p_norm + eps_
+            p_norm = _norm(p, blocks)
+            denominator = _norm(u, blocks) + lam * p_norm + eps_
             ratio = jnp.where((p_norm == 0) | (denominator == 0), 1,
                               eta * p_norm / jnp.where(denominator == 0, 1, denominator))
             return (ratio * (u + lam * p),)
 
-        (updates,) = per_array(rule, updates, shared=(params,), what=owner)
+        (updates,) = per_array(rule, updates, shared=(params,), what=owner, blocks=True)
         return updates, state
 
     return block(owner, TrustRatioState, hyper, init, update)
@@ -243,9 +244,9 @@ def scale_by_factored_rms(
             return tree_zeros_like(p, second_moment_dtype(p.dtype, nu_dtype))
 
         return FactoredRmsState(
-            v_row=jax.tree.map(row, params),
-            v_col=jax.tree.map(col, params),
-            v=jax.tree.map(full, params),
+            v_row=jax.tree.map(row, leaf_tree(params)),
+            v_col=jax.tree.map(col, leaf_tree(params)),
+            v=jax.tree.map(full, leaf_tree(params)),
             hyperparams=hyperparams,
         )
 
@@ -281,12 +282,12 @@ def scale_by_factored_rms(
             return (divide(g, jnp.sqrt(v_hat)),)
 
         old = (state.v_row, state.v_col, state.v)
-        (v_row,) = per_array(lambda r, g: (new_row(r, g),), state.v_row, shared=(updates,),
-                             what=owner)
-        (v_col,) = per_array(lambda col, g: (new_col(col, g),), state.v_col, shared=(updates,),
-                             what=owner)
-        (v,) = per_array(lambda v, g: (new_full(v, g),), state.v, shared=(updates,), what=owner)
-        (updates,) = per_array(rule, updates, shared=old, what=owner)
+        (v_row,) = per_leaf(lambda r, g: (new_row(r, g),), state.v_row, shared=(updates,),
+                            what=owner)
+        (v_col,) = per_leaf(lambda col, g: (new_col(col, g),), state.v_col, shared=(updates,),
+                            what=owner)
+        (v,) = per_leaf(lambda v, g: (new_full(v, g),), state.v, shared=(updates,), what=owner)
+        (updates,) = per_leaf(rule, updates, shared=old, what=owner)
         return updates, state._replace(v_row=v_row, v_col=v_col, v=v)
 
     return block(owner, FactoredRmsState, hyper, init, update, uses_step=True)
@@ -313,8 +314,9 @@ def clip_by_block_rms(threshold: float = 1.0) -> GradientTransformation:
 
     def update(updates, state, params, h, step, **extra):
         d = h["threshold"]
-        (updates,) = per_array(lambda u: (u / jnp.maximum(1, _rms(_wide(u, d)) / d),), updates,
-                               what=owner)
+        (updates,) = per_array(
+            lambda u, blocks: (u / jnp.maximum(1, _rms(_wide(u, d), blocks) / d),), updates,
+            what=owner, blocks=True)
         return updates, state
 
     return block(owner, BlockRmsState, hyper, init, update)
@@ -338,8 +340,9 @@ def scale_by_param_block_rms(min_scale: float = 1e-3) -> GradientTransformation:
     def update(updates, state, params, h, step, **extra):
         _needs_params(owner, params, updates)
         eps2 = h["min_scale"]
-        (updates,) = per_array(lambda u, p: (u * jnp.maximum(eps2, _rms(_wide(p, eps2))),),
-                               updates, shared=(params,), what=owner)
+        (updates,) = per_array(
+            lambda u, p, blocks: (u * jnp.maximum(eps2, _rms(_wide(p, eps2), blocks)),),
+            updates, shared=(params,), what=owner, blocks=True)
         return updates, state
 
     return block(owner, BlockRmsState, hyper, init, update)
@@ -445,11 +448,11 @@ def scale_by_muon(
                         ns_coeffs=(tuple(ns_coeffs), REAL))
 
     def init(params, hyperparams):
-        _check_matrices(owner, params)
+        _check_matrices(owner, leaf_structs(params))
         return ScaleByMuonState(tree_zeros_like(params, mu_dtype), hyperparams)
 
     def update(updates, state, params, h, step, **extra):
-        _check_matrices(owner, updates)
+        _check_matrices(owner, leaf_structs(updates))
         b = h["beta"]
         if debias:
             t = update_number(step, b.dtype)
@@ -463,7 +466,7 @@ def scale_by_muon(
             o = newton_schulz(c_m * m + c_g * g, h["ns_coeffs"], ns_steps, h["eps"])
             return o * jnp.sqrt(max(1.0, g.shape[1] / g.shape[0])), m
 
-        updates, mu = per_array(rule, updates, state.mu, what=owner)
+        updates, mu = per_leaf(rule, updates, state.mu, what=owner)
         return updates, state._replace(mu=mu)
 
     return block(owner, ScaleByMuonState, hyper, init, update, uses_step=debias)

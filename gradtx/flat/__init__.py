@@ -16,6 +16,7 @@ Buckets are keyed by (dtype, sharding, group); the sharding rule is in
 ``gradtx/flat/_layout.py`` and ``docs/flat-views.md``.
 """
 
+from gradtx.flat._flatten import FlattenState, flatten
 from gradtx.flat._layout import BucketSpec, Layout, LeafSpec
 from gradtx.flat._params import FlatParams, ravel
 from gradtx.flat._state import state_from_tree, state_to_tree
@@ -28,4 +29,6 @@ __all__ = [
     "ravel",
     "state_to_tree",
     "state_from_tree",
+    "flatten",
+    "FlattenState",
 ]

@@ -39,6 +39,12 @@ class FlatParams:
         """The params tree: each leaf a view of its bucket's buffer (usable under jit and grad)."""
         return self.layout.unravel(self.buffers)
 
+    def __contains__(self, key: Any) -> bool:
+        """``key in flat`` answers for the tree's top level (``"params" in flat``), so code
+        that probes a params dict before using it (flax's ``TrainState``) works unchanged."""
+        return any(leaf.path and getattr(leaf.path[0], "key", None) == key
+                   for leaf in self.layout.leaves)
+
     def __repr__(self) -> str:
         shapes = ", ".join(
             f"{getattr(b, 'dtype', '?')}[{','.join(map(str, getattr(b, 'shape', ())))}]"

@@ -34,7 +34,10 @@ import numpy as np
 from jax.tree_util import keystr, tree_flatten_with_path, tree_structure, treedef_is_leaf
 
 from gradtx.core.base import EmptyState, GradientTransformation, Part, expect_state, stepped
+from gradtx.core.lift import leaf_structs
+from gradtx.core.subsets import merge, per_leaf_values, restrict
 from gradtx.core.tree import tree_zeros_like
+from gradtx.flat._params import FlatParams
 from gradtx.wrappers._inner import unaliased
 
 __all__ = [
@@ -147,6 +150,44 @@ def _labels(spec: Labels, ref: Any, known: Mapping[Hashable, Any], owner: str) -
     return groups
 
 
+class _Selection:
+    """A mask or labels spec resolved to one value per subtree of the params (or per leaf
+    of flat params), with the two operations the wrappers need: ``select`` the part of
+    a tree with some values, and ``merge`` transformed parts back into the updates.
+
+    On a tree the unselected subtrees become :class:`MaskedNode`; on
+    :class:`~gradtx.flat.FlatParams` the selection is a ``FlatParams`` of the kept
+    leaves (free when the buckets follow the selection, see :mod:`gradtx.core.subsets`).
+    """
+
+    def __init__(self, groups_of: Callable[[Any], _Groups], ref: Any):
+        self.flat = isinstance(ref, FlatParams)
+        if self.flat:
+            structs = leaf_structs(ref)
+            groups = groups_of(structs)
+            self.values = per_leaf_values(groups.values, groups.split(structs))
+        else:
+            self._groups = groups_of(ref)
+            self.values = self._groups.values
+
+    def select(self, tree: Any, keep: list[bool]) -> Any:
+        if tree is None:
+            return None
+        if self.flat:
+            return restrict(tree, keep)
+        return self._groups.select(tree, keep)
+
+    def merge(self, updates: Any, parts: list[tuple[list[bool], Any]]) -> Any:
+        if self.flat:
+            return merge(updates, parts)
+        merged = self._groups.split(updates)
+        for keep, out in parts:
+            for i, (o, k) in enumerate(zip(self._groups.split(out), keep, strict=True)):
+                if k:
+                    merged[i] = o
+        return self._groups.join(merged)
+
+
 def _check_spec(owner: str, name: str, spec: Any) -> None:
     if spec is None:
         raise TypeError(f"{owner}: {name} must be a tree or a function of the params, got None")
@@ -177,21 +218,22 @@ def masked(inner: GradientTransformation, mask: Mask) -> GradientTransformation:
     _check_spec(owner, "mask", mask)
     part = Part(inner, f"{owner}: inner")
 
+    def selection(ref):
+        return _Selection(lambda r: _mask(mask, r, owner), ref)
+
     def init(params):
-        groups = _mask(mask, params, owner)
+        groups = selection(params)
         return unaliased(MaskedState(part.init(groups.select(params, groups.values))), params)
 
     def update(updates, state, params=None, *, step=None, **extra):
         expect_state(state, MaskedState, owner)
-        groups = _mask(mask, updates if params is None else params, owner)
+        groups = selection(updates if params is None else params)
         keep = groups.values
-        inner_params = None if params is None else groups.select(params, keep)
         out, inner_state = part.update(
-            groups.select(updates, keep), state.inner_state, inner_params, step, extra
+            groups.select(updates, keep), state.inner_state, groups.select(params, keep), step,
+            extra,
         )
-        merged = [o if k else u for o, u, k in zip(groups.split(out), groups.split(updates),
-                                                   keep, strict=True)]
-        return groups.join(merged), MaskedState(inner_state)
+        return groups.merge(updates, [(keep, out)]), MaskedState(inner_state)
 
     return _wrapper(init, update, owner, part.uses_step)
 
@@ -225,8 +267,11 @@ def partition(
     parts = {k: Part(tx, f"{owner}: transform for label {k!r}")
              for k, tx in transforms_by_label.items()}
 
+    def selection(ref):
+        return _Selection(lambda r: _labels(labels, r, parts, owner), ref)
+
     def init(params):
-        groups = _labels(labels, params, parts, owner)
+        groups = selection(params)
         return unaliased(PartitionState({
             k: part.init(groups.select(params, [v == k for v in groups.values]))
             for k, part in parts.items()
@@ -237,17 +282,16 @@ def partition(
         if set(state.states) != set(parts):
             raise TypeError(f"{owner}: state holds labels {list(state.states)}, "
                             f"expected {list(parts)}")
-        groups = _labels(labels, updates if params is None else params, parts, owner)
-        outs, states = {}, {}
+        groups = selection(updates if params is None else params)
+        outs, states = [], {}
         for k, part in parts.items():
             keep = [v == k for v in groups.values]
-            inner_params = None if params is None else groups.select(params, keep)
             out, states[k] = part.update(
-                groups.select(updates, keep), state.states[k], inner_params, step, extra
+                groups.select(updates, keep), state.states[k], groups.select(params, keep), step,
+                extra,
             )
-            outs[k] = groups.split(out)
-        merged = [outs[v][i] for i, v in enumerate(groups.values)]
-        return groups.join(merged), PartitionState(states)
+            outs.append((keep, out))
+        return groups.merge(updates, outs), PartitionState(states)
 
     return _wrapper(init, update, owner, any(p.uses_step for p in parts.values()))
 
@@ -269,16 +313,19 @@ def freeze(mask: Mask) -> GradientTransformation:
     owner = "freeze"
     _check_spec(owner, "mask", mask)
 
+    def selection(ref):
+        return _Selection(lambda r: _mask(mask, r, owner), ref)
+
     def init(params):
-        _mask(mask, params, owner)
+        selection(params)
         return EmptyState()
 
     def update(updates, state, params=None, **extra):
         del extra
         expect_state(state, EmptyState, owner)
-        groups = _mask(mask, updates if params is None else params, owner)
-        merged = [tree_zeros_like(u) if frozen else u
-                  for u, frozen in zip(groups.split(updates), groups.values, strict=True)]
-        return groups.join(merged), state
+        groups = selection(updates if params is None else params)
+        frozen = groups.values
+        zeros = tree_zeros_like(groups.select(updates, frozen))
+        return groups.merge(updates, [(frozen, zeros)]), state
 
     return GradientTransformation(init, update)

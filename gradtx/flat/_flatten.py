@@ -1,0 +1,62 @@
+"""``flatten(tx)``: the flat path for users who keep tree params."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+
+from gradtx.core.base import GradientTransformation, expect_state
+from gradtx.flat._layout import Layout, build_layout
+from gradtx.flat._params import FlatParams
+
+PyTree = Any
+
+__all__ = ["FlattenState", "flatten"]
+
+
+class FlattenState(NamedTuple):
+    """The state of ``flatten(tx)``: ``tx``'s state, made from (and kept in) flat params."""
+
+    inner_state: Any
+
+
+def _layout_in(state: Any) -> Layout | None:
+    for leaf in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, FlatParams)):
+        if isinstance(leaf, FlatParams):
+            return leaf.layout
+    return None
+
+
+def flatten(tx: GradientTransformation, *, group: Any = None) -> GradientTransformation:
+    """``tx`` run on flat buffers for tree params: tree in, tree out, state flat.
+
+        state = flatten(tx).init(params)             # tx's state, in flat buffers
+        updates, state = flatten(tx).update(grads, state, params)   # a tree, like grads
+
+    Each update concatenates the gradients (and params) into one buffer per
+    bucket, runs ``tx`` once per bucket, and splits the updates back into the
+    tree. The per-parameter state is flat: a jitted step passes a few arrays
+    instead of one per leaf and state. ``group`` is :func:`gradtx.flat.ravel`'s.
+    Extra keyword arguments reach ``tx``.
+    """
+
+    def init(params):
+        layout = build_layout(params, group)
+        return FlattenState(tx.init(FlatParams(layout.ravel(params), layout)))
+
+    def update(updates, state, params=None, **extra):
+        expect_state(state, FlattenState, "flatten")
+        if not jax.tree.leaves(updates):
+            out, inner = tx.update(updates, state.inner_state, params, **extra)
+            return out, FlattenState(inner)
+        layout = _layout_in(state.inner_state)
+        if layout is None or layout.treedef != jax.tree.structure(updates):
+            layout = build_layout(updates, group)
+        flat_u = FlatParams(layout.ravel(updates, what="flatten: updates"), layout)
+        flat_p = None if params is None else FlatParams(
+            layout.ravel(params, what="flatten: params"), layout)
+        out, inner = tx.update(flat_u, state.inner_state, flat_p, **extra)
+        return out.unravel(), FlattenState(inner)
+
+    return GradientTransformation(init, update)
