@@ -81,6 +81,52 @@ from gradtx.blocks.modern import (
 )
 from gradtx.optimizers.modern import adafactor, adafactor_relative_step, lamb, lars, lion, muon
 
+# Adam's variants and the sign-, step- and line-search-based optimizers.
+from gradtx.blocks.adam_variants import (
+    scale_by_adan,
+    scale_by_belief,
+    scale_by_layer_second_moment,
+    scale_by_radam,
+    scale_by_yogi,
+)
+from gradtx.blocks.sign_and_steps import (
+    add_noise,
+    fromage_rescale,
+    scale_by_norm_ratio,
+    scale_by_optimistic_gradient,
+    scale_by_polyak,
+    scale_by_rprop,
+    scale_by_sign,
+    scale_by_sm3,
+)
+from gradtx.optimizers.adam_variants import (
+    adabelief,
+    adamaxw,
+    adan,
+    nadamw,
+    novograd,
+    optimistic_adam,
+    radam,
+    yogi,
+)
+from gradtx.optimizers.lbfgs import (
+    lbfgs,
+    scale_by_backtracking_linesearch,
+    scale_by_lbfgs,
+    scale_by_zoom_linesearch,
+    value_and_grad_from_state,
+)
+from gradtx.optimizers.sign_and_steps import (
+    fromage,
+    noisy_sgd,
+    optimistic_gradient_descent,
+    polyak_sgd,
+    rprop,
+    sign_sgd,
+    signum,
+    sm3,
+)
+
 # Wrappers: parameter groups, accumulation, NaN-safe steps, averaging.
 from gradtx.wrappers.accumulate import accumulate_gradients
 from gradtx.wrappers.averaging import lookahead, param_ema, polyak_average
@@ -89,6 +135,9 @@ from gradtx.wrappers.groups import MaskedNode, freeze, masked, partition
 
 # Interop.
 from gradtx.interop import as_optax
+
+# Flat params: a tree held as a few 1-D buffers (gradtx.flat.ravel(params)).
+from gradtx import flat
 
 # Subpackages: gradtx.schedules.cosine(...), gradtx.initializers.he_normal(), ...
 from gradtx import diagnostics, initializers, schedules
@@ -160,6 +209,41 @@ __all__ = [
     "newton_schulz",
     "clip_by_block_rms",
     "scale_by_param_block_rms",
+    # Adam's variants, sign-, step- and line-search-based optimizers
+    "radam",
+    "adabelief",
+    "yogi",
+    "nadamw",
+    "adamaxw",
+    "adan",
+    "novograd",
+    "optimistic_adam",
+    "sign_sgd",
+    "signum",
+    "rprop",
+    "polyak_sgd",
+    "noisy_sgd",
+    "fromage",
+    "optimistic_gradient_descent",
+    "sm3",
+    "lbfgs",
+    "scale_by_radam",
+    "scale_by_belief",
+    "scale_by_yogi",
+    "scale_by_adan",
+    "scale_by_layer_second_moment",
+    "scale_by_sign",
+    "scale_by_rprop",
+    "scale_by_polyak",
+    "add_noise",
+    "scale_by_optimistic_gradient",
+    "scale_by_norm_ratio",
+    "fromage_rescale",
+    "scale_by_sm3",
+    "scale_by_lbfgs",
+    "scale_by_zoom_linesearch",
+    "scale_by_backtracking_linesearch",
+    "value_and_grad_from_state",
     # wrappers
     "masked",
     "partition",
@@ -171,6 +255,7 @@ __all__ = [
     "polyak_average",
     "lookahead",
     # subpackages
+    "flat",
     "schedules",
     "initializers",
     "diagnostics",

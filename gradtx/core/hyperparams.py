@@ -20,7 +20,7 @@ the check runs when the transform is built and again in :func:`set_hyperparams`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 import jax

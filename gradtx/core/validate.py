@@ -98,11 +98,12 @@ class Interval:
             raise ValueError(f"{owner}: {name} must be in {self}, got {value!r}")
         if not math.isfinite(v):
             raise ValueError(f"{owner}: {name} must be a finite number in {self}, got {value!r}")
-        rounded = float(np.float32(v)) if abs(v) <= float(np.finfo(np.float32).max) else math.inf
+        largest = float(np.finfo(np.float32).max)
+        rounded = float(np.float32(v)) if abs(v) <= largest else math.inf
         if not math.isfinite(rounded):
             raise ValueError(
-                f"{owner}: {name} must be in {self} and at most {float(np.finfo(np.float32).max):.4g}"
-                f" in magnitude (hyperparameters are stored in float32), got {value!r}"
+                f"{owner}: {name} must be in {self} and at most {largest:.4g} in magnitude "
+                f"(hyperparameters are stored in float32), got {value!r}"
             )
         if not self.contains(rounded):
             raise ValueError(
