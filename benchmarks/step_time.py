@@ -15,11 +15,20 @@ What is measured
   - ``transformer``: 148 leaves shaped like a 12-layer transformer (token and
     position embeddings, per layer LayerNorm scales and biases, qkv / out /
     mlp kernels and biases, a final LayerNorm);
-  - ``many_small``: 2000 equal 1-D leaves.
+  - ``many_small``: 2000 equal 1-D leaves;
+  - ``gpt2_small`` (not in the default set; its size is fixed): GPT-2 small's
+    148 leaves, 124.4M params (vocabulary 50257, context 1024, width 768, 12 layers).
 
   For ``adamw`` and ``clip_adamw`` a third contestant, ``jnp``, is the same
   math written by hand as staged ``jax.tree.map`` calls (the issue's
   "plain staged jnp tree maps"): the floor a library should reach.
+
+  ``gradtx-flat`` is the same gradtx optimizer on flat params: params and
+  gradients are ``gradtx.flat.ravel``-ed once, outside the timed step (as a
+  model trained on ``FlatParams`` holds them), so the step updates a few
+  buffers instead of one array per leaf. Where torch is importable, ``torch``
+  is ``torch.optim.Adam`` / ``AdamW`` with ``fused=True`` on tensors of the
+  same shapes (gradients set once), for ``adam`` and ``adamw``.
 
 * **Compile time.** For each optimizer, the same step on trees of 100, 1000
   and 5000 small leaves (alternately (32, 32) and (32,)) is traced
@@ -212,6 +221,24 @@ def transformer_shapes(size: int, n_layers: int = 12, seq: int = 512) -> dict[st
     return tree
 
 
+def gpt2_small_shapes(size: int = 0) -> dict[str, Any]:
+    """GPT-2 small (124.4M params, 148 leaves); ``size`` is ignored."""
+    del size
+    d, vocab, context = 768, 50257, 1024
+
+    def layer() -> dict[str, Any]:
+        return {"ln1": {"scale": (d,), "bias": (d,)},
+                "attn": {"qkv": {"kernel": (d, 3 * d), "bias": (3 * d,)},
+                         "proj": {"kernel": (d, d), "bias": (d,)}},
+                "ln2": {"scale": (d,), "bias": (d,)},
+                "mlp": {"fc": {"kernel": (d, 4 * d), "bias": (4 * d,)},
+                        "proj": {"kernel": (4 * d, d), "bias": (d,)}}}
+
+    return {"wte": (vocab, d), "wpe": (context, d),
+            **{f"h{i:02d}": layer() for i in range(12)},
+            "ln_f": {"scale": (d,), "bias": (d,)}}
+
+
 def many_small_shapes(size: int, n_leaves: int = 2000) -> dict[str, tuple[int, ...]]:
     return {f"p{i:04d}": (size // n_leaves,) for i in range(n_leaves)}
 
@@ -246,6 +273,47 @@ def count(shapes: Any) -> tuple[int, int]:
 # ----------------------------------------------------------------------------- step
 
 
+def contestants(name: str) -> dict[str, tuple[Maker, Callable]]:
+    """The libraries compared for optimizer ``name``: OPTIMIZERS' and gradtx on flat params."""
+    return {**OPTIMIZERS[name], "gradtx-flat": OPTIMIZERS[name]["gradtx"]}
+
+
+def in_layout(lib: str, tree: Any, like: Any = None) -> Any:
+    """``tree`` as ``lib`` trains it: flat buffers for ``gradtx-flat``, else the tree."""
+    if lib != "gradtx-flat":
+        return tree
+    return gradtx.flat.ravel(tree, like=like)
+
+
+def _tree_of(x: Any) -> Any:
+    return x.unravel() if isinstance(x, gradtx.flat.FlatParams) else x
+
+
+def torch_runner(name: str, warm_params: Any, grads: Any) -> Callable | None:
+    """One fused torch.optim step on tensors like the tree, or None without torch."""
+    if name not in ("adam", "adamw"):
+        return None
+    try:
+        import torch
+    except ImportError:
+        return None
+    device = "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+    tensors = [torch.tensor(np.asarray(p), device=device, requires_grad=True)
+               for p in jax.tree.leaves(warm_params)]
+    for t, g in zip(tensors, jax.tree.leaves(grads), strict=True):
+        t.grad = torch.tensor(np.asarray(g), device=device)
+    cls, wd = (torch.optim.Adam, 0.0) if name == "adam" else (torch.optim.AdamW, WEIGHT_DECAY)
+    opt = cls(tensors, lr=LR, betas=(B1, B2), eps=EPS, weight_decay=wd, fused=True)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+    def run():
+        opt.step()
+        sync()
+        return None
+
+    return run
+
+
 def make_step(tx: Any, apply: Callable) -> Callable:
     def step(params, state, grads):
         updates, state = tx.update(grads, state, params)
@@ -264,13 +332,14 @@ def check_equivalence(names: list[str]) -> dict[str, float]:
     out = {}
     for name in names:
         finals = {}
-        for lib, (make, apply) in OPTIMIZERS[name].items():
+        for lib, (make, apply) in contestants(name).items():
             tx = make()
             step = jax.jit(make_step(tx, apply))
-            p, s = params, tx.init(params)
+            p = in_layout(lib, params)
+            s = tx.init(p)
             for i in range(3):
-                p, s = step(p, s, materialize(shapes, 10 + i, 2.0))
-            finals[lib] = p
+                p, s = step(p, s, in_layout(lib, materialize(shapes, 10 + i, 2.0), like=p))
+            finals[lib] = _tree_of(p)
         for lib, p in finals.items():
             if lib == "optax":
                 continue
@@ -290,17 +359,21 @@ def measure_steps(shapes: Any, names: list[str], warmup: int, repeats: int) -> d
     rows = {}
     for name in names:
         runners = {}
-        for lib, (make, apply) in OPTIMIZERS[name].items():
+        for lib, (make, apply) in contestants(name).items():
             tx = make()
             fn = jax.jit(make_step(tx, apply), donate_argnums=(0, 1))
-            p0 = jax.tree.map(jnp.copy, params)
+            p0 = in_layout(lib, jax.tree.map(jnp.copy, params))
+            g = in_layout(lib, grads, like=p0)
             carry = [p0, tx.init(p0)]
 
-            def run(fn=fn, carry=carry):
-                carry[0], carry[1] = fn(carry[0], carry[1], grads)
+            def run(fn=fn, carry=carry, g=g):
+                carry[0], carry[1] = fn(carry[0], carry[1], g)
                 return carry
 
             runners[lib] = run
+        torch_run = torch_runner(name, params, grads)
+        if torch_run is not None:
+            runners["torch"] = torch_run
         samples = time_interleaved(runners, repeats=repeats, warmup=warmup)
         rows[name] = {lib: summarize(s) for lib, s in samples.items()}
         del runners
@@ -312,11 +385,13 @@ def measure_steps(shapes: Any, names: list[str], warmup: int, repeats: int) -> d
 
 def compile_once(lib: str, name: str, n_leaves: int) -> dict[str, float]:
     """Seconds to trace, lower and compile one step on ``n_leaves`` leaves."""
-    make, apply = OPTIMIZERS[name][lib]
+    make, apply = contestants(name)[lib]
 
     def stages(shapes):
         tx = make()
         params = abstract(shapes)
+        if lib == "gradtx-flat":
+            params = jax.eval_shape(gradtx.flat.ravel, params)
         state = jax.eval_shape(tx.init, params)
         jitted = jax.jit(make_step(tx, apply), donate_argnums=(0, 1))
         t0 = time.perf_counter()
@@ -353,7 +428,8 @@ def measure_compiles(
     k = 0
     for n_leaves in leaf_counts:
         for name in names:
-            libs = ["gradtx", "optax"] if k % 2 == 0 else ["optax", "gradtx"]
+            libs = ["gradtx", "optax", "gradtx-flat"]
+            libs = libs if k % 2 == 0 else libs[::-1]
             k += 1
             res = {}
             for lib in libs:
@@ -382,13 +458,17 @@ def report_steps(results: dict[str, Any]) -> None:
         rows = []
         for name, r in info["rows"].items():
             g, o = r["gradtx"]["median_ms"], r["optax"]["median_ms"]
+            f = r["gradtx-flat"]["median_ms"]
             j = r["jnp"]["median_ms"] if "jnp" in r else None
-            rows.append([name, fmt_ms(g), fmt_ms(o), fmt_ratio(g / o), fmt_ms(j),
-                         fmt_ratio(g / j if j else None)])
+            t = r["torch"]["median_ms"] if "torch" in r else None
+            rows.append([name, fmt_ms(g), fmt_ms(f), fmt_ms(o), fmt_ratio(g / o),
+                         fmt_ratio(f / o), fmt_ms(j), fmt_ratio(g / j if j else None),
+                         fmt_ms(t), fmt_ratio(f / t if t else None)])
         print_table(
             f"Step time, tree '{tree}' ({info['leaves']} leaves, {info['params']:,} float32 "
             f"params): median ms over {results['repeats']} rounds",
-            ["optimizer", "gradtx ms", "optax ms", "gradtx/optax", "jnp ms", "gradtx/jnp"],
+            ["optimizer", "gradtx ms", "flat ms", "optax ms", "gradtx/optax", "flat/optax",
+             "jnp ms", "gradtx/jnp", "torch fused ms", "flat/torch"],
             rows,
         )
     rows = []
@@ -411,7 +491,7 @@ def report_steps(results: dict[str, Any]) -> None:
 def report_compiles(results: dict[str, Any]) -> None:
     rows = []
     for r in results.values():
-        g, o = r["gradtx"], r["optax"]
+        g, o, f = r["gradtx"], r["optax"], r["gradtx-flat"]
 
         def tl(x):
             return "-" if "timeout_s" in x else f"{x['trace_s'] + x['lower_s']:.2f}"
@@ -419,13 +499,16 @@ def report_compiles(results: dict[str, Any]) -> None:
         def cp(x):
             return f">{x['timeout_s']:.0f}" if "timeout_s" in x else f"{x['compile_s']:.2f}"
 
-        ratio = (g["total_s"] / o["total_s"]) if "total_s" in g and "total_s" in o else None
-        rows.append([f"{r['optimizer']} @ {r['leaves']}", tl(g), cp(g), tl(o), cp(o),
-                     fmt_ratio(ratio)])
+        def ratio(a, b):
+            return (a["total_s"] / b["total_s"]) if "total_s" in a and "total_s" in b else None
+
+        rows.append([f"{r['optimizer']} @ {r['leaves']}", tl(g), cp(g), tl(f), cp(f), tl(o),
+                     cp(o), fmt_ratio(ratio(g, o)), fmt_ratio(ratio(f, o))])
     print_table(
         "Trace+lower and XLA compile time of one step, seconds",
-        ["optimizer @ leaves", "gradtx trace+lower", "gradtx compile", "optax trace+lower",
-         "optax compile", "gradtx/optax total"],
+        ["optimizer @ leaves", "gradtx trace+lower", "gradtx compile", "flat trace+lower",
+         "flat compile", "optax trace+lower", "optax compile", "gradtx/optax total",
+         "flat/optax total"],
         rows,
     )
 
@@ -448,7 +531,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, help="measured rounds (default 41; quick 15)")
     parser.add_argument("--warmup", type=int, help="warmup calls (default 3; quick 2)")
     parser.add_argument("--optimizers", help=f"comma-separated subset of {list(OPTIMIZERS)}")
-    parser.add_argument("--trees", help="comma-separated subset of one_leaf,transformer,many_small")
+    parser.add_argument("--trees", help="comma-separated subset of one_leaf,transformer,"
+                                        "many_small,gpt2_small (empty string: skip)")
     parser.add_argument("--compile-leaves", default=None,
                         help="comma-separated leaf counts (default 100,1000,5000; quick 100; "
                              "empty string: skip)")
@@ -466,7 +550,7 @@ def main() -> None:
     quick = args.quick
     names = (args.optimizers.split(",") if args.optimizers
              else ["adamw", "clip_adamw"] if quick else list(OPTIMIZERS))
-    tree_names = (args.trees.split(",") if args.trees
+    tree_names = ([t for t in args.trees.split(",") if t] if args.trees is not None
                   else ["one_leaf", "transformer"] if quick
                   else ["one_leaf", "transformer", "many_small"])
     repeats = args.repeats or (15 if quick else 41)
@@ -482,7 +566,7 @@ def main() -> None:
           f"{max(equivalence.values()):.1e}")
 
     builders = {"one_leaf": one_leaf_shapes, "transformer": transformer_shapes,
-                "many_small": many_small_shapes}
+                "many_small": many_small_shapes, "gpt2_small": gpt2_small_shapes}
     step_results: dict[str, Any] = {"repeats": repeats, "warmup": warmup, "trees": {}}
     for tree in tree_names:
         shapes = builders[tree](args.size)

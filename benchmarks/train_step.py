@@ -33,11 +33,13 @@ The optimizer's overhead is reported as (variant − fwd+bwd) / fwd+bwd, in %,
 for step time and for compile time (trace + lower + compile).
 
 ``--quick``: the 144-leaf model only, 2 warmup calls and 15 rounds, one
-compile each. The full run: 144 leaves at width 256 and 1002 leaves at width 64
-(narrow, so that every variant compiles in about a minute on 2 CPU cores), 3
-warmup calls and 31 rounds, one compile each (``--compile-rounds N`` compiles
-each variant N times, alternating the order, and reports the medians).
-``--models 23x256`` picks the models.
+compile each. The full run: 144 leaves at width 256 and 504 leaves at width 64,
+3 warmup calls and 31 rounds, one compile each. XLA:CPU's compile time grows
+about quadratically with the model's op count whatever the width (40 blocks
+13–16 s, 80 blocks 60–87 s, 166 blocks 417 s for fwd+bwd alone on 2 cores), so
+the 1002-leaf model (``--models 166x64``) is left to accelerators and patient
+runs. ``--compile-rounds N`` compiles each variant N times, alternating the
+order, and reports the medians; ``--models 23x256`` picks the models.
 
 Runs unchanged on CPU or GPU: ``jax.devices()`` is printed first.
 
@@ -75,7 +77,7 @@ MAX_NORM = 1.0
 SGD_LR = 1e-3
 
 VARIANTS = ("fwd+bwd", "gradtx", "optax", "gradtx-flat", "gradtx-flatten")
-MODELS = ((23, 256), (166, 64))  # (blocks, width): 144 leaves at width 256, 1002 at width 64
+MODELS = ((23, 256), (83, 64))  # (blocks, width): 144 leaves at width 256, 504 at width 64
 
 
 # ----------------------------------------------------------------------------- model
@@ -295,7 +297,7 @@ def main() -> None:
                              "(under a minute on 2 cores)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--models", help="comma-separated BLOCKSxWIDTH models (default "
-                                         "23x256,166x64 = 144 and 1002 leaves; quick 23x256)")
+                                         "23x256,83x64 = 144 and 504 leaves; quick 23x256)")
     parser.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
     parser.add_argument("--repeats", type=int, help="measured rounds (default 31; quick 15)")
     parser.add_argument("--warmup", type=int, help="warmup calls (default 3; quick 2)")
