@@ -9,7 +9,7 @@ LayerNorm and a linear head; 6 leaves per block + 6, so ``B = 23`` gives 144
 leaves and ``B = 166`` gives 1002. Mean squared error on a fixed random batch.
 
 Each training step is one ``jax.jit`` with the params and the optimizer
-state donated, and is built five ways:
+state donated, and is built six ways:
 
 * ``fwd+bwd``: ``jax.value_and_grad`` then plain SGD written by hand
   (θ ← θ − 10⁻³ g): the gradients are computed and consumed, no optimizer;
@@ -21,6 +21,10 @@ state donated, and is built five ways:
   ``gradtx.flat.FlatParams`` (``ravel`` once, before training), the loss is
   taken of ``flat.unravel()``, the gradient with respect to the flat buffers, and
   the update runs once per bucket;
+* ``gradtx-flat-hybrid``: as ``gradtx-flat``, but every leaf of two or more
+  dimensions (the matrices the model multiplies by) in a bucket of its own
+  (``ravel(params, group=...)``), the small leaves together: the dots then read
+  whole buffers instead of views;
 * ``gradtx-flatten``: tree params, the optimizer ``gradtx.flat.flatten(tx)``
   (gradients concatenated into flat buffers every step, updates split back).
 
@@ -76,7 +80,8 @@ WEIGHT_DECAY = 1e-2
 MAX_NORM = 1.0
 SGD_LR = 1e-3
 
-VARIANTS = ("fwd+bwd", "gradtx", "optax", "gradtx-flat", "gradtx-flatten")
+VARIANTS = ("fwd+bwd", "gradtx", "optax", "gradtx-flat", "gradtx-flat-hybrid", "gradtx-flatten")
+FLAT = ("gradtx-flat", "gradtx-flat-hybrid")
 MODELS = ((23, 256), (83, 64))  # (blocks, width): 144 leaves at width 256, 504 at width 64
 
 
@@ -140,7 +145,7 @@ def _gradtx_tx() -> gradtx.GradientTransformation:
 
 
 def make_optimizer(variant: str) -> tuple[Any, Callable] | None:
-    if variant in ("gradtx", "gradtx-flat"):
+    if variant in ("gradtx", *FLAT):
         return _gradtx_tx(), gradtx.apply_updates
     if variant == "gradtx-flatten":
         return gradtx.flat.flatten(_gradtx_tx()), gradtx.apply_updates
@@ -165,7 +170,7 @@ def make_step(variant: str) -> tuple[Callable, Callable]:
 
         return no_state, sgd_step
     tx, apply = opt
-    loss_of = flat_loss_fn if variant == "gradtx-flat" else loss_fn
+    loss_of = flat_loss_fn if variant in FLAT else loss_fn
 
     def step(params, state, x, y):
         loss, grads = jax.value_and_grad(loss_of)(params, x, y)
@@ -179,9 +184,19 @@ def flat_loss_fn(flat: gradtx.flat.FlatParams, x: jax.Array, y: jax.Array) -> ja
     return loss_fn(flat.unravel(), x, y)
 
 
+def matrices_apart(tree: Any) -> Any:
+    """Group labels: each leaf of 2+ dimensions its own, the others ``"small"``."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, x: jax.tree_util.keystr(path) if x.ndim >= 2 else "small", tree)
+
+
 def params_for(variant: str, params: Any) -> Any:
-    """The params a variant trains: flat buffers for ``gradtx-flat``, else the tree."""
-    return gradtx.flat.ravel(params) if variant == "gradtx-flat" else params
+    """The params a variant trains: flat buffers for the flat variants, else the tree."""
+    if variant == "gradtx-flat":
+        return gradtx.flat.ravel(params)
+    if variant == "gradtx-flat-hybrid":
+        return gradtx.flat.ravel(params, group=matrices_apart)
+    return params
 
 
 def compile_step(variant: str, params: Any, x: jax.Array, y: jax.Array) -> tuple[Any, dict]:

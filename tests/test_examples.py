@@ -13,7 +13,7 @@ from gradtx import schedules
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SCRIPTS = ["compare_optimizers", "batch_size", "schedules", "init_stats", "loss_landscape",
-           "quickstart_nnx"]
+           "quickstart_nnx", "flat_params"]
 
 
 def _run(script: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -121,6 +121,16 @@ def test_quickstart_nnx_smoke(tmp_path):
     losses = np.asarray(numbers["losses"], dtype=float)
     assert np.all(np.isfinite(losses))
     assert losses[-5:].mean() < losses[:5].mean()
+
+
+def test_flat_params_smoke_trains_as_tree_params(tmp_path):
+    stdout, (numbers,) = _smoke("flat_params", tmp_path, "flat_params.png", "flat_params.json")
+    _assert_decreasing(numbers["flat"]["losses"])
+    np.testing.assert_allclose(numbers["flat"]["losses"], numbers["tree"]["losses"], rtol=1e-5)
+    assert numbers["max_param_difference"] < 1e-5
+    # the moments: two arrays per leaf in the tree path, two per bucket in the flat path
+    assert numbers["flat"]["state_arrays"] < numbers["tree"]["state_arrays"]
+    assert "largest difference between the final params" in stdout
 
 
 def test_every_example_script_is_smoke_tested_here():
