@@ -1,0 +1,1 @@
+"""Compatibility namespaces: other libraries' names, signatures and defaults on gradtx blocks."""
