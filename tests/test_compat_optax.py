@@ -114,3 +114,47 @@ def test_what_is_not_provided_says_so():
         goptax.rmsprop(0.1, bias_correction=True)
     with pytest.raises(NotImplementedError, match="decay_offset != 0 is not provided"):
         goptax.adafactor(0.1, decay_offset=10)
+
+
+def _train_linen_with(opt_lib, steps=30):
+    """A linen ``TrainState`` loop written against optax's API, run with ``opt_lib``."""
+    import flax.linen as nn
+    from flax.training import train_state
+
+    class Model(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(3)(nn.gelu(nn.Dense(16)(x)))
+
+    x = jax.random.normal(jax.random.key(0), (32, 5), jnp.float32)
+    y = jax.random.normal(jax.random.key(1), (32, 3), jnp.float32)
+    model = Model()
+    schedule = opt_lib.join_schedules(
+        [opt_lib.linear_schedule(0.0, 1e-2, 5),
+         opt_lib.cosine_decay_schedule(1e-2, steps - 5, alpha=0.1)], [5])
+    tx = opt_lib.chain(opt_lib.clip_by_global_norm(1.0),
+                       opt_lib.adamw(schedule, weight_decay=1e-3))
+    state = train_state.TrainState.create(apply_fn=model.apply,
+                                          params=model.init(jax.random.key(2), x)["params"],
+                                          tx=tx)
+
+    @jax.jit
+    def step(state):
+        def loss(p):
+            return jnp.mean((state.apply_fn({"params": p}, x) - y) ** 2)
+
+        value, grads = jax.value_and_grad(loss)(state.params)
+        return state.apply_gradients(grads=grads), value
+
+    losses = []
+    for _ in range(steps):
+        state, value = step(state)
+        losses.append(float(value))
+    return np.array(losses)
+
+
+def test_a_linen_training_loop_runs_unchanged_with_the_same_loss_curve():
+    theirs = _train_linen_with(optax)
+    ours = _train_linen_with(goptax)
+    assert theirs[-1] < theirs[0]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)

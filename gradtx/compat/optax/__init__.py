@@ -18,6 +18,7 @@ from gradtx.blocks.preconditioners import scale_by_adam as _adam
 from gradtx.blocks.preconditioners import scale_by_rms as _rms
 from gradtx.blocks.preconditioners import scale_by_rss as _rss
 from gradtx.blocks.sign_and_steps import add_noise, scale_by_optimistic_gradient
+from gradtx.compat.optax import _schedules as schedules
 from gradtx.compat.optax._alias import (
     adadelta,
     adafactor,
@@ -32,6 +33,22 @@ from gradtx.compat.optax._alias import (
     rmsprop,
     sgd,
     yogi,
+)
+from gradtx.compat.optax._schedules import (
+    constant_schedule,
+    cosine_decay_schedule,
+    cosine_onecycle_schedule,
+    exponential_decay,
+    join_schedules,
+    linear_onecycle_schedule,
+    linear_schedule,
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
+    polynomial_schedule,
+    sgdr_schedule,
+    warmup_constant_schedule,
+    warmup_cosine_decay_schedule,
+    warmup_exponential_decay_schedule,
 )
 from gradtx.core.base import (
     EmptyState,
