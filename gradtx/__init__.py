@@ -127,6 +127,26 @@ from gradtx.optimizers.sign_and_steps import (
     sm3,
 )
 
+# optax's remaining transforms and wrappers, gradtx-native.
+from gradtx.blocks.extras import (
+    adaptive_grad_clip,
+    centralize,
+    set_to_zero,
+    unitwise_norm,
+    zero_nans,
+)
+from gradtx.wrappers.optax_extras import (
+    MultiSteps,
+    apply_every,
+    conditionally_mask,
+    conditionally_transform,
+    incremental_update,
+    inject_hyperparams,
+    periodic_update,
+    skip_large_updates,
+    skip_not_finite,
+)
+
 # Wrappers: parameter groups, accumulation, NaN-safe steps, averaging.
 from gradtx.wrappers.accumulate import accumulate_gradients
 from gradtx.wrappers.averaging import lookahead, param_ema, polyak_average
@@ -244,6 +264,21 @@ __all__ = [
     "scale_by_zoom_linesearch",
     "scale_by_backtracking_linesearch",
     "value_and_grad_from_state",
+    # optax's remaining transforms and wrappers
+    "zero_nans",
+    "centralize",
+    "set_to_zero",
+    "unitwise_norm",
+    "adaptive_grad_clip",
+    "apply_every",
+    "conditionally_mask",
+    "conditionally_transform",
+    "incremental_update",
+    "periodic_update",
+    "MultiSteps",
+    "skip_not_finite",
+    "skip_large_updates",
+    "inject_hyperparams",
     # wrappers
     "masked",
     "partition",

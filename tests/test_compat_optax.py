@@ -158,3 +158,22 @@ def test_a_linen_training_loop_runs_unchanged_with_the_same_loss_curve():
     ours = _train_linen_with(goptax)
     assert theirs[-1] < theirs[0]
     np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+
+
+def test_inject_hyperparams_and_multisteps_read_and_run_as_in_optax():
+    def run(lib):
+        tx = lib.MultiSteps(lib.inject_hyperparams(lib.adamw)(learning_rate=0.05,
+                                                               weight_decay=0.1), 2)
+        params = {k: jnp.asarray(v) for k, v in ref.to_params(PROBLEM.theta0).items()}
+        state = tx.init(params)
+        for i in range(6):
+            if i == 4:
+                inner = state.inner_opt_state
+                inner.hyperparams["learning_rate"] = jnp.asarray(0.01, jnp.float64)
+            updates, state = tx.update(_grad_tree(params), state, params)
+            params = optax.apply_updates(params, updates)
+        return ref.from_params(params), state.inner_opt_state.hyperparams["learning_rate"]
+
+    (ours, our_lr), (theirs, their_lr) = run(goptax), run(optax)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-7)
+    assert float(our_lr) == float(their_lr) == 0.01

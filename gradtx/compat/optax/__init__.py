@@ -9,6 +9,13 @@ can differ, is listed in docs/migrating.md.
 
 from gradtx.blocks.constraints import add_decayed_weights, clip_by_global_norm
 from gradtx.blocks.constraints import clip as _clip
+from gradtx.blocks.extras import (
+    adaptive_grad_clip,
+    centralize,
+    set_to_zero,
+    unitwise_norm,
+    zero_nans,
+)
 from gradtx.blocks.learning_rate import scale as _scale
 from gradtx.blocks.learning_rate import scale_by_learning_rate, scale_by_schedule
 from gradtx.blocks.modern import clip_by_block_rms, scale_by_lion, scale_by_trust_ratio
@@ -86,6 +93,19 @@ from gradtx.optimizers.sign_and_steps import (
 )
 from gradtx.wrappers.finite import apply_if_finite
 from gradtx.wrappers.groups import masked, partition
+from gradtx.wrappers.optax_extras import (
+    InjectHyperparamsState,
+    MultiSteps,
+    MultiStepsState,
+    apply_every,
+    conditionally_mask,
+    conditionally_transform,
+    incremental_update,
+    inject_hyperparams,
+    periodic_update,
+    skip_large_updates,
+    skip_not_finite,
+)
 
 multi_transform = partition
 GradientTransformationExtraArgs = GradientTransformation
