@@ -57,6 +57,7 @@ from gradtx.compat.optax._schedules import (
     warmup_cosine_decay_schedule,
     warmup_exponential_decay_schedule,
 )
+from gradtx.compat.optax._state import state_from_optax, state_to_optax
 from gradtx.core.base import (
     EmptyState,
     GradientTransformation,

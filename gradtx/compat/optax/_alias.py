@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax.numpy as jnp
+
 import gradtx as gt
 
 __all__ = [
@@ -136,17 +138,29 @@ def lars(learning_rate: Any, weight_decay: Any = 0.0, weight_decay_mask: Any = T
 def adafactor(learning_rate: Any = None, min_dim_size_to_factor: int = 128,
               decay_rate: float = 0.8, decay_offset: int = 0,
               multiply_by_parameter_scale: bool = True, clipping_threshold: float | None = 1.0,
-              momentum: float | None = None, dtype_momentum: Any = None,
+              momentum: float | None = None, dtype_momentum: Any = jnp.float32,
               weight_decay_rate: Any = None, eps: float = 1e-30, factored: bool = True,
               weight_decay_mask: Any = None) -> gt.GradientTransformation:
-    """optax.adafactor (gradtx.adafactor with optax's argument names)."""
+    """optax.adafactor, in optax's order: factored RMS → clip → ×α → ×RMS(θ) → [EMA] →
+    [+λθ] → ×(−1). Unlike gradtx.adafactor, the momentum averages the α-scaled update,
+    the weight decay is not multiplied by α, and ``learning_rate=None`` means no α at all."""
     if decay_offset != 0:
         raise NotImplementedError("adafactor: decay_offset != 0 is not provided by "
                                   "gradtx.compat.optax (see docs/migrating.md)")
-    return gt.adafactor(learning_rate, min_dim_size_to_factor, decay_rate, clipping_threshold,
-                        multiply_by_parameter_scale, momentum,
-                        weight_decay=weight_decay_rate or 0.0, mask=weight_decay_mask, eps=eps,
-                        factored=factored, mu_dtype=dtype_momentum)
+    parts = [gt.scale_by_factored_rms(decay_rate, eps, min_dim_size_to_factor, factored)]
+    if clipping_threshold is not None:
+        parts.append(gt.clip_by_block_rms(clipping_threshold))
+    if learning_rate is not None:
+        parts.append(gt.scale_by_schedule(learning_rate) if callable(learning_rate)
+                     else gt.scale(learning_rate))
+    if multiply_by_parameter_scale:
+        parts.append(gt.scale_by_param_block_rms())
+    if momentum is not None:
+        parts.append(gt.ema(momentum, debias=False, accumulator_dtype=dtype_momentum))
+    if weight_decay_rate is not None:
+        parts.append(gt.add_decayed_weights(weight_decay_rate, weight_decay_mask))
+    parts.append(gt.scale(-1.0))
+    return gt.chain(*parts)
 
 
 def yogi(learning_rate: Any, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-3
