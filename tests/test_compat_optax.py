@@ -177,3 +177,87 @@ def test_inject_hyperparams_and_multisteps_read_and_run_as_in_optax():
     (ours, our_lr), (theirs, their_lr) = run(goptax), run(optax)
     np.testing.assert_allclose(ours, theirs, rtol=1e-7)
     assert float(our_lr) == float(their_lr) == 0.01
+
+
+def _train_nnx_cnn_with(opt_lib, steps=15):
+    """An nnx CNN loop (``nnx.Optimizer``) written against optax's API, run with ``opt_lib``."""
+    from flax import nnx
+
+    class CNN(nnx.Module):
+        def __init__(self, rngs):
+            self.conv = nnx.Conv(1, 4, kernel_size=(3, 3), rngs=rngs)
+            self.dense = nnx.Linear(8 * 8 * 4, 10, rngs=rngs)
+
+        def __call__(self, x):
+            return self.dense(nnx.relu(self.conv(x)).reshape(x.shape[0], -1))
+
+    x = jax.random.normal(jax.random.key(3), (16, 8, 8, 1), jnp.float32)
+    labels = jax.random.randint(jax.random.key(4), (16,), 0, 10)
+    model = CNN(nnx.Rngs(0))
+    tx = opt_lib.chain(opt_lib.clip_by_global_norm(1.0), opt_lib.adamw(
+        opt_lib.warmup_cosine_decay_schedule(0.0, 1e-2, 3, steps), weight_decay=1e-4))
+    optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+
+    @nnx.jit
+    def step(model, optimizer):
+        def loss_fn(m):
+            logits = m(x)
+            return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], 1))
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(model, grads)
+        return loss
+
+    return np.array([float(step(model, optimizer)) for _ in range(steps)])
+
+
+def test_an_nnx_cnn_loop_runs_unchanged_with_the_same_loss_curve():
+    theirs = _train_nnx_cnn_with(optax)
+    ours = _train_nnx_cnn_with(goptax)
+    assert theirs[-1] < theirs[0]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+
+
+def _train_tiny_lm_with(opt_lib, steps=12, vocab=16, d=8, seq=6):
+    """A one-layer attention LM with a joined warmup / rsqrt schedule, in plain JAX."""
+    keys = jax.random.split(jax.random.key(5), 5)
+    params = {"embed": jax.random.normal(keys[0], (vocab, d)) * 0.1,
+              "qkv": jax.random.normal(keys[1], (d, 3 * d)) * 0.1,
+              "out": jax.random.normal(keys[2], (d, vocab)) * 0.1,
+              "norm": jnp.ones(d)}
+    tokens = jax.random.randint(keys[3], (4, seq + 1), 0, vocab)
+
+    def loss_fn(p):
+        h = p["embed"][tokens[:, :-1]] * p["norm"]
+        q, k, v = jnp.split(h @ p["qkv"], 3, axis=-1)
+        mask = jnp.tril(jnp.ones((seq, seq), bool))
+        att = jnp.where(mask, q @ k.swapaxes(-1, -2) / jnp.sqrt(d), -1e9)
+        logits = (jax.nn.softmax(att) @ v + h) @ p["out"]
+        logp = jax.nn.log_softmax(logits)
+        return -jnp.mean(jnp.take_along_axis(logp, tokens[:, 1:, None], -1))
+
+    warmup = 4
+    schedule = opt_lib.join_schedules(
+        [opt_lib.linear_schedule(0.0, 3e-2, warmup),
+         lambda t: 3e-2 * jax.lax.rsqrt(jnp.maximum(t, 1.0) / 1.0)], [warmup])
+    tx = opt_lib.chain(opt_lib.clip_by_global_norm(1.0), opt_lib.adam(schedule))
+    state = tx.init(params)
+
+    @jax.jit
+    def step(params, state):
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        updates, state = tx.update(grads, state, params)
+        return opt_lib.apply_updates(params, updates), state, loss
+
+    losses = []
+    for _ in range(steps):
+        params, state, loss = step(params, state)
+        losses.append(float(loss))
+    return np.array(losses)
+
+
+def test_a_transformer_lm_with_a_joined_warmup_rsqrt_schedule_gives_the_same_curve():
+    theirs = _train_tiny_lm_with(optax)
+    ours = _train_tiny_lm_with(goptax)
+    assert theirs[-1] < theirs[0]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
