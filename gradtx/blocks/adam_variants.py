@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradtx.blocks.preconditioners import nesterov_coefficients
 from gradtx.core.base import GradientTransformation
 from gradtx.core.block import block
 from gradtx.core.hyperparams import HyperParams
@@ -53,11 +54,6 @@ TRACTABLE = Interval(low=4.0)
 def _bias_correction(decay: jax.Array, t: jax.Array) -> jax.Array:
     """1 − ρ^t, in ρ's dtype."""
     return 1 - decay**t
-
-
-def _nesterov_coefficients(rho1: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(c_s, c_g) of NAdam's debiased look-ahead ŝ = c_s s + c_g g (constant μ = ρ1)."""
-    return rho1 / _bias_correction(rho1, t + 1), (1 - rho1) / _bias_correction(rho1, t)
 
 
 class ScaleByRadamState(NamedTuple):
@@ -127,7 +123,7 @@ def scale_by_radam(
         # threshold ≥ 4 makes the ratio ≥ 0 wherever it is used; elsewhere it is replaced.
         ratio = (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
         rect = jnp.sqrt(jnp.where(tractable, ratio, 1))
-        c_s, c_g = _nesterov_coefficients(rho1, t) if nesterov else (1 / bc1, 0)
+        c_s, c_g = nesterov_coefficients(rho1, t) if nesterov else (1 / bc1, 0)
 
         def rule(g, s, r):
             s = rho1 * s + (1 - rho1) * g
@@ -192,7 +188,7 @@ def scale_by_belief(
         rho1, rho2, eps_, eps_root_ = h["b1"], h["b2"], h["eps"], h["eps_root"]
         t = update_number(step, rho2.dtype)
         bc1, bc2 = _bias_correction(rho1, t), _bias_correction(rho2, t)
-        c_s, c_g = _nesterov_coefficients(rho1, t) if nesterov else (1 / bc1, 0)
+        c_s, c_g = nesterov_coefficients(rho1, t) if nesterov else (1 / bc1, 0)
 
         def rule(g, s, r):
             s = rho1 * s + (1 - rho1) * g

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx.core.base import GradientTransformation
+from gradtx.core.base import GradientTransformation, expect_params
 from gradtx.core.block import block
 from gradtx.core.hyperparams import HyperParams
 from gradtx.core.lift import leaf_structs, per_array
@@ -79,10 +79,9 @@ def add_decayed_weights(
         return AddDecayedWeightsState(hyperparams)
 
     def update(updates, state, params, h, step, **extra):
+        expect_params(owner, params, updates)
         if not jax.tree.leaves(updates):
             return updates, state
-        if params is None:
-            raise ValueError(f"{owner}: needs the params; call update(updates, state, params)")
         lam = h["weight_decay"]
         if mask is None:
             (updates,) = per_array(lambda u, p: (u + lam * p,), updates, shared=(params,),

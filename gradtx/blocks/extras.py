@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx.core.base import EmptyState, GradientTransformation, expect_state
+from gradtx.core.base import EmptyState, GradientTransformation, expect_params, expect_state
 from gradtx.core.block import block
 from gradtx.core.hyperparams import HyperParams
 from gradtx.core.lift import per_array, per_leaf
@@ -190,10 +190,9 @@ def adaptive_grad_clip(
         return AdaptiveGradClipState(hyperparams)
 
     def update(updates, state, params, h, step, **extra):
+        expect_params(owner, params, updates)
         if not jax.tree.leaves(updates):
             return updates, state
-        if params is None:
-            raise ValueError(f"{owner}: needs the params; call update(updates, state, params)")
         lam, eps_ = h["clipping"], h["eps"]
 
         def rule(u, p):

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jax.tree_util import keystr, tree_flatten_with_path
 
-from gradtx.core.base import GradientTransformation
+from gradtx.core.base import GradientTransformation, expect_params
 from gradtx.core.block import block
 from gradtx.core.hyperparams import HyperParams
 from gradtx.core.lift import Blocks, leaf_structs, leaf_tree, per_array, per_leaf
@@ -63,11 +63,6 @@ def _norm(x: jax.Array, blocks: Blocks | None = None) -> jax.Array:
 
 def _rms(x: jax.Array, blocks: Blocks) -> jax.Array:
     return jnp.sqrt(blocks.mean(abs_sq(x)))
-
-
-def _needs_params(owner: str, params: Any, updates: Any) -> None:
-    if params is None and jax.tree.leaves(updates):
-        raise ValueError(f"{owner}: needs the params; call update(updates, state, params)")
 
 
 class ScaleByLionState(NamedTuple):
@@ -142,7 +137,7 @@ def scale_by_trust_ratio(
         return TrustRatioState(hyperparams)
 
     def update(updates, state, params, h, step, **extra):
-        _needs_params(owner, params, updates)
+        expect_params(owner, params, updates)
         eta, eps_, lam = h["trust_coefficient"], h["eps"], h["weight_decay"]
 
         def rule(u, p, blocks):
@@ -338,7 +333,7 @@ def scale_by_param_block_rms(min_scale: float = 1e-3) -> GradientTransformation:
         return BlockRmsState(hyperparams)
 
     def update(updates, state, params, h, step, **extra):
-        _needs_params(owner, params, updates)
+        expect_params(owner, params, updates)
         eps2 = h["min_scale"]
         (updates,) = per_array(
             lambda u, p, blocks: (u * jnp.maximum(eps2, _rms(_wide(p, eps2), blocks)),),

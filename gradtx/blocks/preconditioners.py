@@ -51,6 +51,12 @@ def _bias_correction(decay: jax.Array, step: jax.Array) -> jax.Array:
     return 1 - decay ** update_number(step, decay.dtype)
 
 
+def nesterov_coefficients(rho1: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(c_s, c_g) of NAdam's debiased look-ahead ŝ = c_s s + c_g g with constant μ = ρ1:
+    c_s = ρ1 / (1 − ρ1^{t+1}), c_g = (1 − ρ1) / (1 − ρ1^t), t the update number."""
+    return rho1 / (1 - rho1 ** (t + 1)), (1 - rho1) / (1 - rho1**t)
+
+
 class ScaleByRssState(NamedTuple):
     """AdaGrad's sum of squared gradients r."""
 
@@ -232,12 +238,11 @@ def scale_by_adam(
                 mu_next = rho1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
                 mu_product = state.mu_product * mu_t
                 prod_next = mu_product * mu_next
+                c_s = mu_next / (1 - prod_next)
+                c_g = (1 - mu_t) / (1 - mu_product)
             else:
-                mu_t = mu_next = rho1
                 mu_product = rho1**t
-                prod_next = rho1 ** (t + 1)
-            c_s = mu_next / (1 - prod_next)
-            c_g = (1 - mu_t) / (1 - mu_product)
+                c_s, c_g = nesterov_coefficients(rho1, t)
 
             def rule(g, s, r):
                 s = rho1 * s + (1 - rho1) * g

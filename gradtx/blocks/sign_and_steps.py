@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx.core.base import GradientTransformation, stateless
+from gradtx.core.base import GradientTransformation, expect_params, stateless
 from gradtx.core.block import block
 from gradtx.core.hyperparams import HyperParams
 from gradtx.core.lift import leaf_structs, leaf_tree, per_array, per_leaf
@@ -355,11 +355,6 @@ class ScaleByNormRatioState(NamedTuple):
     hyperparams: dict[str, Any]
 
 
-def _needs_params(owner: str, params: Any, updates: Any) -> None:
-    if params is None and jax.tree.leaves(updates):
-        raise ValueError(f"{owner}: needs the params; call update(updates, state, params)")
-
-
 def scale_by_norm_ratio(min_norm: float = 0.0) -> GradientTransformation:
     """Per array (one layer), u ← ‖θ‖_c / ‖u‖_c · u with ‖x‖_c = max(‖x‖, c), and
     ratio 1 where ‖θ‖_c or ‖u‖_c is 0 (only possible when c = 0).
@@ -379,7 +374,7 @@ def scale_by_norm_ratio(min_norm: float = 0.0) -> GradientTransformation:
         return ScaleByNormRatioState(hyperparams)
 
     def update(updates, state, params, h, step, **extra):
-        _needs_params(owner, params, updates)
+        expect_params(owner, params, updates)
         c = h["min_norm"]
 
         def rule(u, p, blocks):
@@ -418,7 +413,7 @@ def fromage_rescale(learning_rate: float | Schedule) -> GradientTransformation:
         return FromageRescaleState(hyperparams)
 
     def update(updates, state, params, h, step, **extra):
-        _needs_params(owner, params, updates)
+        expect_params(owner, params, updates)
         m = 1 / jnp.sqrt(1 + h["learning_rate"] ** 2)
         (updates,) = per_array(lambda u, p: (m * u + (m - 1) * p,), updates, shared=(params,),
                                what=owner)

@@ -42,6 +42,7 @@ __all__ = [
     "stateless",
     "apply_updates",
     "expect_state",
+    "expect_params",
     "stepped",
     "make_chain",
     "Part",
@@ -105,6 +106,13 @@ def expect_state(state: Any, cls: type, owner: str) -> None:
             f"{owner}: expected a state of type {cls.__name__}, got {type(state).__name__}; "
             "was this state made by a different transformation?"
         )
+
+
+def expect_params(owner: str, params: Any, updates: Any) -> None:
+    """Raises ``ValueError`` when a transform that reads the params got none, unless the
+    updates are empty (an empty model has nothing to update)."""
+    if params is None and jax.tree.leaves(updates):
+        raise ValueError(f"{owner}: needs the params; call update(updates, state, params)")
 
 
 def _increment(count: jax.Array) -> jax.Array:

@@ -16,7 +16,7 @@ from jax import lax
 
 from gradtx.core.base import GradientTransformation, Part, expect_state
 from gradtx.core.lift import per_array
-from gradtx.core.numerics import is_trainable
+from gradtx.core.numerics import is_trainable, widen
 from gradtx.core.tree import tree_zeros_like
 from gradtx.wrappers._inner import _INT32_MAX, increment_if, unaliased, zeros_like_output
 
@@ -36,11 +36,6 @@ class AccumulateState(NamedTuple):
     count: jax.Array
     grad_sum: Any
     inner_state: Any
-
-
-def _wide(x: jax.Array) -> jax.Array:
-    """``x`` in float32 or wider, the dtype of the accumulation arithmetic."""
-    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
 
 
 def accumulate_gradients(
@@ -102,14 +97,14 @@ def accumulate_gradients(
 
         # per_array runs the rules on the trained leaves only: the others pass through.
         def emitting():
-            (mean,) = per_array(lambda g, s: ((_wide(s) + _wide(g)) / every_k,), updates,
+            (mean,) = per_array(lambda g, s: ((widen(s) + widen(g)) / every_k,), updates,
                                 shared=(state.grad_sum,), what=owner)
             out, inner_state = part.update(mean, state.inner_state, params, state.count, extra)
             return out, tree_zeros_like(state.grad_sum), inner_state
 
         def accumulating():
             _, grad_sum = per_array(
-                lambda g, s: (g, _wide(s) + _wide(g)), updates, state.grad_sum, what=owner
+                lambda g, s: (g, widen(s) + widen(g)), updates, state.grad_sum, what=owner
             )
             zeros = zeros_like_output(lambda: part.update(
                 updates, state.inner_state, params, state.count, extra), updates)

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx.core.base import GradientTransformation, Part
+from gradtx.core.base import GradientTransformation, Part, expect_params
 from gradtx.core.block import block
 from gradtx.core.hyperparams import HyperParams, hyperparam_dtype
 from gradtx.core.lift import per_array
@@ -72,12 +72,6 @@ def _copy(params: Any, dtype: Any = None) -> Any:
     return jax.tree.map(copy, params)
 
 
-def _needs_params(owner: str, updates: Any, params: Any) -> None:
-    """Raises ``ValueError`` when the params are missing and there is something to update."""
-    if params is None and has_leaves(updates):
-        raise ValueError(f"{owner}: needs the params; call update(updates, state, params)")
-
-
 def _averaging(owner: str, hyper: HyperParams, weight: Callable[[dict, Any], Any],
                accumulator_dtype: Any, uses_step: bool) -> GradientTransformation:
     """A_t = A_{t−1} + w_t (θ_t − A_{t−1}), θ_t = θ_{t−1} + u; the updates pass unchanged.
@@ -92,7 +86,7 @@ def _averaging(owner: str, hyper: HyperParams, weight: Callable[[dict, Any], Any
         return unaliased(ParamAverageState(_copy(params, accumulator_dtype), hyperparams), params)
 
     def update(updates, state, params, h, step, **extra):
-        _needs_params(owner, updates, params)
+        expect_params(owner, params, updates)
         if not has_leaves(updates):  # an empty model: nothing to average
             return updates, state
         t = None if step is None else update_number(step, hyperparam_dtype(params))
@@ -204,7 +198,7 @@ def lookahead(
         return unaliased(LookaheadState(_copy(params), part.init(params), hyperparams), params)
 
     def update(updates, state, params, h, step, **extra):
-        _needs_params(owner, updates, params)
+        expect_params(owner, params, updates)
         updates, inner_state = part.update(updates, state.inner_state, params, step, extra)
         if not has_leaves(updates):  # an empty model: no slow weights to move
             return updates, state._replace(inner_state=inner_state)
