@@ -1,6 +1,7 @@
 # Two entry points for a fresh machine with Python >= 3.11 and pip:
 #   make demo   - creates .venv, installs gradtx with its example extras, runs the main demo
 #   make test   - creates .venv, installs gradtx with its test extras, runs the whole suite
+#   make typecheck - mypy over gradtx/ at the level set in pyproject.toml [tool.mypy]
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-.PHONY: install-test install-examples install-dev demo test lint docs bench
+.PHONY: install-test install-examples install-dev demo test typecheck lint docs bench
 
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
@@ -25,6 +26,9 @@ demo: install-examples
 
 test: install-test
 	$(BIN)/python -m pytest -n 2 -q
+
+typecheck: install-test
+	$(BIN)/python -m mypy gradtx
 
 lint: install-dev
 	$(BIN)/ruff check .

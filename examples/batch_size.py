@@ -31,11 +31,13 @@ OPTIMIZERS = {
 def main(argv: list[str] | None = None) -> None:
     p = parser("batch_size", __doc__.split("\n\n")[0])
     add_dataset_options(p)
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 16, 64, 256])
-    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 16, 64, 256],
+                   help="the batch sizes compared, one training run each")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd",
+                   help="the optimizer of every run (momentum: SGD with ρ = 0.9)")
     p.add_argument("--lr", type=float, default=0.05, help="the same for every batch size")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--epochs", type=int, default=10, help="passes over the training set per run")
+    p.add_argument("--width", type=int, default=256, help="units of each of the 2 hidden layers")
     args = p.parse_args(argv)
     batch_sizes, epochs, width = args.batch_sizes, args.epochs, args.width
     if args.smoke:

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     add_dataset_options(p)
     p.add_argument("--epochs", type=int, default=None,
                    help="epochs per optimizer (default: 30 on digits, 5 on the MNIST sets)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128, help="examples per minibatch")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate of every optimizer")
     p.add_argument("--momentum", type=float, default=0.9, help="ρ of momentum and Nesterov")
     p.add_argument("--adadelta-lr", type=float, default=1.0,

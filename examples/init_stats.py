@@ -68,8 +68,8 @@ def markdown(title: str, stats: list[Any], lecture_std: tuple[float, ...] | None
 
 def main(argv: list[str] | None = None) -> None:
     p = parser("init_stats", __doc__.split("\n\n")[0])
-    p.add_argument("--layers", type=int, default=10)
-    p.add_argument("--width", type=int, default=500)
+    p.add_argument("--layers", type=int, default=10, help="hidden layers of the network")
+    p.add_argument("--width", type=int, default=500, help="units per layer")
     p.add_argument("--batch", type=int, default=1000, help="input rows, x ~ N(0, 1)")
     args = p.parse_args(argv)
     layers, width, batch = args.layers, args.width, args.batch

@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     p = parser("loss_landscape", __doc__.split("\n\n")[0])
     add_dataset_options(p)
     p.add_argument("--blocks", type=int, default=10, help="residual blocks (2 layers each)")
-    p.add_argument("--width", type=int, default=32)
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--width", type=int, default=32, help="units per layer")
+    p.add_argument("--epochs", type=int, default=20, help="training epochs of each network")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
     p.add_argument("--resolution", type=int, default=31, help="grid points per axis")
     p.add_argument("--span", type=float, default=1.0, help="the grid covers [-span, span]²")
@@ -100,13 +100,11 @@ def main(argv: list[str] | None = None) -> None:
             landscapes[name] = landscape
             results[name] = {"training": run.to_dict(), "landscape": landscape.to_dict()}
 
-    figure = plt.figure(figsize=(10, 9), layout="constrained")
+    figure = plt.figure(figsize=(10, 9.5), layout="constrained")
     for column, (name, landscape) in enumerate(landscapes.items()):
         contour = landscape.plot(figure.add_subplot(2, 2, column + 1))
         contour.set_title(name)
-        surface = landscape.plot(figure.add_subplot(2, 2, column + 3, projection="3d"),
-                                 kind="surface")
-        surface.set_title(name, fontsize="small")
+        landscape.plot(figure.add_subplot(2, 2, column + 3, projection="3d"), kind="surface")
     figure.suptitle(f"{ds.name}: a {2 * blocks + 2}-layer MLP, filter-normalized directions")
     folder = out_dir(args)
     figure.savefig(folder / "loss_landscape.png", dpi=110)

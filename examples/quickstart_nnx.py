@@ -44,11 +44,13 @@ def train_step(model: nnx.Module, optimizer: nnx.Optimizer, x: jax.Array, y: jax
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="quickstart_nnx.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out-dir", type=Path, default=Path("outputs/quickstart_nnx"))
-    p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p = argparse.ArgumentParser(prog="quickstart_nnx.py", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out-dir", type=Path, default=Path("outputs/quickstart_nnx"),
+                   help="folder for the PNG plot and the JSON numbers")
+    p.add_argument("--steps", type=int, default=200, help="training steps")
+    p.add_argument("--batch-size", type=int, default=64, help="examples per step")
+    p.add_argument("--seed", type=int, default=0, help="random seed (initialization, batches)")
     p.add_argument("--smoke", action="store_true", help="a few steps, to check that it runs")
     args = p.parse_args(argv)
     steps = 30 if args.smoke else args.steps

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+import numpy as np
 from _cli import out_dir, parser, save_json
 
 from gradtx import schedules as S
@@ -36,7 +37,7 @@ def gallery(steps: int = STEPS) -> dict[str, S.Schedule]:
         "exponential": S.exponential(init_value=a0, decay_rate=0.99, decay_steps=hundredth),
         "natural_exponential": S.natural_exponential(init_value=a0, decay_rate=3.0 / steps),
         "cosine": S.cosine(init_value=a0, decay_steps=steps),
-        "warmup": S.warmup(S.cosine(init_value=a0, decay_steps=steps - q // 2), q // 2),
+        "warmup": S.warmup(S.step_decay(init_value=a0, step_size=q, gamma=0.5), q),
         "join": S.join([S.constant(a0), S.exponential(a0, 0.98, hundredth)], [q]),
         "warmup_cosine": S.warmup_cosine(peak_value=a0, warmup_steps=q // 2, decay_steps=steps),
         "cyclic": S.cyclic(base_value=a0 / 10, max_value=a0, step_size=q // 2,
@@ -51,32 +52,36 @@ def missing_from_gallery(shown: dict[str, Any]) -> list[str]:
     return sorted(set(S.__all__) - PROTOCOL - set(shown))
 
 
-def draw(name: str, schedule: S.Schedule, steps: int, ax: Any = None) -> Any:
-    """One schedule on ``ax`` (a new figure when None), titled with its name."""
-    ax = schedule.plot(steps, ax)
+def rates(shown: dict[str, S.Schedule], steps: int) -> dict[str, np.ndarray]:
+    """Each schedule's rates α_0 … α_{steps−1} (`Schedule.values`), computed once."""
+    return {name: schedule.values(steps) for name, schedule in shown.items()}
+
+
+def draw(name: str, values: np.ndarray, ax: Any = None) -> Any:
+    """One schedule's rates against the step on ``ax`` (a new figure when None), titled
+    with its name."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots()
+    ax.plot(np.arange(len(values)), values)
     ax.set_title(name, fontsize="medium")
+    ax.set_xlabel("step", fontsize="small")
+    ax.set_ylabel("α", fontsize="small")
     ax.grid(True, alpha=0.3)
     return ax
 
 
-def draw_gallery(shown: dict[str, S.Schedule], steps: int, columns: int = 4,
-                 progress: bool = False) -> Any:
-    """Every schedule of ``shown`` in a grid (with a progress bar if asked); returns the figure."""
+def draw_gallery(values: dict[str, np.ndarray], columns: int = 4) -> Any:
+    """Every schedule's rates (``{name: values}``, see `rates`) in a grid; returns the figure."""
     import matplotlib.pyplot as plt
 
-    rows = -(-len(shown) // columns)
+    rows = -(-len(values) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.6 * rows),
                                 layout="constrained", squeeze=False)
-    items = shown.items()
-    if progress:
-        from tqdm import tqdm
-
-        items = tqdm(items, unit="schedule")
-    for ax, (name, schedule) in zip(axes.flat, items, strict=False):
-        draw(name, schedule, steps, ax)
-        ax.set_xlabel("step", fontsize="small")
-        ax.set_ylabel("α", fontsize="small")
-    for ax in axes.flat[len(shown):]:
+    for ax, (name, v) in zip(axes.flat, values.items(), strict=False):
+        draw(name, v, ax)
+    for ax in axes.flat[len(values):]:
         ax.set_visible(False)
     return figure
 
@@ -91,11 +96,12 @@ def main(argv: list[str] | None = None) -> None:
     if missing:
         print(f"note: not in the gallery yet: {', '.join(missing)}")
     folder = out_dir(args)
-    draw_gallery(shown, steps, progress=True).savefig(folder / "schedules.png", dpi=110)
-    values = {name: schedule.values(steps).tolist() for name, schedule in shown.items()}
+    values = rates(shown, steps)
+    draw_gallery(values).savefig(folder / "schedules.png", dpi=110)
     save_json(folder / "schedules.json", {
         "steps": steps,
-        "schedules": {name: {"repr": repr(s), "values": values[name]} for name, s in shown.items()},
+        "schedules": {name: {"repr": repr(s), "values": values[name].tolist()}
+                      for name, s in shown.items()},
     })
     for name, v in values.items():
         print(f"{name:<20} α_0 = {v[0]:.4g}   α_{steps - 1} = {v[-1]:.4g}")

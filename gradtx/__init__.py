@@ -159,10 +159,13 @@ from gradtx.interop import as_optax
 # Flat params: a tree held as a few 1-D buffers (gradtx.flat.ravel(params)).
 from gradtx import flat
 
+# Optimizer state on a mesh: ZeRO-1 sharding, shardings for jit and Orbax, resuming.
+from gradtx import sharding
+
 # Subpackages: gradtx.schedules.cosine(...), gradtx.initializers.he_normal(), ...
 from gradtx import diagnostics, initializers, schedules
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place it is written: pyproject.toml reads it from here
 
 __all__ = [
     # protocol
@@ -291,6 +294,7 @@ __all__ = [
     "lookahead",
     # subpackages
     "flat",
+    "sharding",
     "schedules",
     "initializers",
     "diagnostics",

@@ -3,7 +3,7 @@
 ``gradtx.chain`` accepts optax transforms as parts. In the other direction,
 ``optax.chain`` forwards extra keyword arguments (such as ``value=loss``) only
 to parts of its own ``GradientTransformationExtraArgs`` type and silently drops
-them for any other; :func:`as_optax` gives a gradtx transform that type, so its
+them for any other; [`as_optax`][gradtx.as_optax] gives a gradtx transform that type, so its
 extra arguments arrive.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradtx._optional import optional_import
 from gradtx.core.base import GradientTransformation
 
 __all__ = ["as_optax"]
@@ -21,8 +22,6 @@ def as_optax(tx: GradientTransformation) -> Any:
 
     >>> optax.chain(optax.clip(1.0), gradtx.as_optax(gradtx.reduce_on_plateau()))
     """
-    try:
+    with optional_import("optax", "as_optax"):
         import optax
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("as_optax needs optax: pip install optax") from err
     return optax.GradientTransformationExtraArgs(tx.init, tx.update)

@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from gradtx import schedules
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SCRIPTS = ["compare_optimizers", "batch_size", "schedules", "init_stats", "loss_landscape",
-           "quickstart_nnx", "flat_params"]
+           "quickstart_nnx", "flat_params", "lr_range_test"]
 
 
 def _run(script: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -60,6 +61,38 @@ def test_every_example_answers_help():
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
 
 
+def test_every_option_of_every_example_has_help():
+    # Each script runs until it parses its command line; the parser it built is read there.
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    code = (
+        "import argparse, json, runpy, sys\n"
+        f"sys.path.insert(0, {str(EXAMPLES)!r})\n"
+        "class Parsed(Exception):\n"
+        "    pass\n"
+        "def stop(parser, *args, **kwargs):\n"
+        "    raise Parsed(parser)\n"
+        "argparse.ArgumentParser.parse_args = stop\n"
+        "found = {}\n"
+        f"for path in sorted({[str(p) for p in EXAMPLES.glob('[!_]*.py')]!r}):\n"
+        "    try:\n"
+        "        runpy.run_path(path, run_name='__main__')\n"
+        "    except Parsed as parsed:\n"
+        "        found[path] = [(a.option_strings or [a.dest], (a.help or '').strip())\n"
+        "                       for a in parsed.args[0]._actions]\n"
+        "print(json.dumps(found))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert {Path(path).stem for path in found} >= set(SCRIPTS)
+    without_help = [f"{Path(path).name} {options[0]}" for path, actions in found.items()
+                    for options, text in actions if not text]
+    assert not without_help
+    for actions in found.values():
+        assert ["--smoke"] in [options for options, _ in actions]
+
+
 def test_compare_optimizers_smoke(tmp_path):
     stdout, (numbers,) = _smoke("compare_optimizers", tmp_path, "comparison.png",
                                 "comparison.csv", "comparison.json")
@@ -88,13 +121,29 @@ def test_batch_size_smoke(tmp_path):
         _assert_decreasing(run["epoch_losses"])
 
 
-def test_schedules_smoke_shows_every_schedule(tmp_path):
-    _, (numbers,) = _smoke("schedules", tmp_path, "schedules.png", "schedules.json")
+@pytest.fixture(scope="module")
+def schedules_numbers(tmp_path_factory):
+    out = tmp_path_factory.mktemp("schedules")
+    _, (numbers,) = _smoke("schedules", out, "schedules.png", "schedules.json")
+    return numbers
+
+
+def test_schedules_smoke_shows_every_schedule(schedules_numbers):
+    numbers = schedules_numbers
     public = set(schedules.__all__) - {"Schedule", "ScheduleLike"}
     assert set(numbers["schedules"]) == public
     for entry in numbers["schedules"].values():
         values = np.asarray(entry["values"], dtype=float)
         assert values.shape == (numbers["steps"],) and np.all(np.isfinite(values))
+
+
+def test_schedules_gallery_draws_no_curve_twice(schedules_numbers):
+    curves = {name: np.asarray(entry["values"])
+              for name, entry in schedules_numbers["schedules"].items()}
+    names = sorted(curves)
+    alike = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+             if np.allclose(curves[a], curves[b])]
+    assert not alike
 
 
 def test_init_stats_smoke_shows_the_small_init_vanishing(tmp_path):
@@ -131,6 +180,20 @@ def test_flat_params_smoke_trains_as_tree_params(tmp_path):
     # the moments: two arrays per leaf in the tree path, two per bucket in the flat path
     assert numbers["flat"]["state_arrays"] < numbers["tree"]["state_arrays"]
     assert "largest difference between the final params" in stdout
+
+
+def test_lr_range_test_smoke_plots_the_sweep_and_a_suggestion_inside_it(tmp_path):
+    # --out is argparse's unambiguous abbreviation of --out-dir
+    done = _run("lr_range_test", "--smoke", "--out", str(tmp_path))
+    assert (tmp_path / "lr_range_test.png").stat().st_size > 0
+    numbers = json.loads((tmp_path / "lr_range_test.json").read_text())
+    config, result = numbers["config"], numbers["result"]
+    rates = np.asarray(result["learning_rates"])
+    assert len(rates) == len(result["losses"]) == config["steps"]
+    np.testing.assert_allclose(rates, np.geomspace(config["min_lr"], config["max_lr"],
+                                                   config["steps"]), rtol=1e-6)
+    assert config["min_lr"] < result["suggested_lr"] <= config["max_lr"]
+    assert f"suggested learning rate (steepest): {result['suggested_lr']:.3g}" in done.stdout
 
 
 def test_every_example_script_is_smoke_tested_here():

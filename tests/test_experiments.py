@@ -128,6 +128,58 @@ def test_comparison_plot_draws_loss_by_iteration_and_by_epoch():
     assert "sgd" in result.table()
 
 
+def _comparison(**losses):
+    runs = {name: experiments.TrainingRun(name, np.asarray(curve, dtype=np.float64), 4, 8)
+            for name, curve in losses.items()}
+    return experiments.Comparison(runs)
+
+
+_CURVE = np.geomspace(2.3, 0.1, 40)
+
+
+def test_comparison_finds_runs_whose_losses_coincide_within_rtol():
+    result = _comparison(sgd=2 * _CURVE, momentum=_CURVE, nesterov=_CURVE * (1 + 0.004),
+                         adam=_CURVE * (1 + 0.03))
+    assert result.coincident(rtol=0.01) == {"nesterov": "momentum"}
+    assert result.coincident(rtol=0.05) == {"nesterov": "momentum", "adam": "momentum"}
+
+
+def test_comparison_plot_says_which_curves_coincide():
+    result = _comparison(sgd=2 * _CURVE, momentum=_CURVE, nesterov=_CURVE * (1 + 0.004))
+    (legend,) = result.plot().legends
+    labels = [text.get_text() for text in legend.get_texts()]
+    assert labels == ["sgd", "momentum", "nesterov (coincides with momentum)"]
+
+
+def test_comparison_plot_gives_every_run_its_own_colour_line_style_and_marker():
+    names = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam"]
+    result = _comparison(**{name: _CURVE * (1 + i) for i, name in enumerate(names)})
+    for ax in result.plot().axes:
+        styles = [(line.get_color(), line.get_linestyle(), line.get_marker())
+                  for line in ax.lines]
+        assert len(styles) == len(names)
+        for part in range(3):
+            assert len({style[part] for style in styles}) == min(len(names), (10, 4, 8)[part])
+        for before, after in zip(styles, styles[1:], strict=False):
+            assert all(b != a for b, a in zip(before, after, strict=True))
+
+
+def test_comparison_plot_has_one_legend_for_both_panels():
+    figure = _comparison(sgd=2 * _CURVE, adam=_CURVE).plot()
+    assert len(figure.legends) == 1
+    assert all(ax.get_legend() is None for ax in figure.axes)
+
+
+def test_comparison_plot_on_given_axes_puts_a_legend_in_each():
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2)
+    _comparison(sgd=2 * _CURVE, adam=_CURVE).plot(axes)
+    for ax in axes:
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["sgd", "adam"]
+    plt.close(figure)
+
+
 # --- learning-rate range test ----------------------------------------------------------------
 
 
@@ -229,6 +281,37 @@ def test_loss_landscape_1d_has_one_loss_per_coordinate():
     assert landscape.losses.shape == (7,)
     np.testing.assert_allclose(landscape.coordinates[0], np.linspace(-1, 1, 7))
     np.testing.assert_allclose(landscape.losses[3], _mlp_loss(params, batch), rtol=1e-6)
+
+
+def _quadratic_landscape():
+    a = np.linspace(-1.0, 1.0, 11)
+    return experiments.Landscape((a, a), 1.0 + 3.0 * np.add.outer(a**2, 2.0 * a**2), ())
+
+
+def test_landscape_surfaces_have_few_ticks_and_every_label_inside_the_figure():
+    import matplotlib.pyplot as plt
+
+    # The layout of examples/loss_landscape.py: contours above, surfaces below.
+    landscape = _quadratic_landscape()
+    figure = plt.figure(figsize=(10, 9.5), layout="constrained")
+    surfaces = []
+    for column in range(2):
+        landscape.plot(figure.add_subplot(2, 2, column + 1))
+        surfaces.append(landscape.plot(figure.add_subplot(2, 2, column + 3, projection="3d"),
+                                       kind="surface"))
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    for ax in surfaces:
+        assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_zlabel()) == ("α", "β", "loss")
+        assert ax.get_title() == ""
+        for axis, (low, high) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim()),
+                                  (ax.zaxis, ax.get_zlim())):
+            ticks = [t for t in axis.get_majorticklocs() if low <= t <= high]
+            assert 2 <= len(ticks) <= 5, ticks
+            box = axis.label.get_window_extent(renderer)
+            assert figure.bbox.x0 <= box.x0 and box.x1 <= figure.bbox.x1, axis.label.get_text()
+            assert figure.bbox.y0 <= box.y0 and box.y1 <= figure.bbox.y1, axis.label.get_text()
+    plt.close(figure)
 
 
 def test_loss_landscape_needs_a_key_or_directions():

@@ -1,6 +1,6 @@
 """MkDocs hook: render the schedule plots into the site at build time.
 
-The plots come from ``examples/schedules.py`` (``gallery()``, ``draw()``,
+The plots come from ``examples/schedules.py`` (``gallery()``, ``rates()``, ``draw()``,
 ``draw_gallery()``), so the documentation shows exactly what the example draws:
 
 * ``assets/schedules/gallery.png`` — every schedule in one grid;
@@ -52,10 +52,11 @@ def on_files(files: Files, config: Any) -> Files:
 
     example = _example()
     shown = example.gallery()
-    images = {"gallery": _png(example.draw_gallery(shown, example.STEPS))}
+    values = example.rates(shown, example.STEPS)
+    images = {"gallery": _png(example.draw_gallery(values))}
     for name, schedule in shown.items():
         figure, ax = plt.subplots(figsize=(4.5, 3), layout="constrained")
-        example.draw(name, schedule, example.STEPS, ax)
+        example.draw(name, values[name], ax)
         ax.set_title(repr(schedule), fontsize="x-small")
         images[name] = _png(figure)
     for name, content in images.items():

@@ -1,14 +1,14 @@
 """Building blocks of Adam's descendants: RAdam, AdaBelief, Yogi, Adan, NovoGrad, Optimistic Adam.
 
-Notation as in :mod:`gradtx.blocks.preconditioners`: g the gradient (the
+Notation as in ``gradtx.blocks.preconditioners``: g the gradient (the
 incoming update), s the first moment (decay ρ1), r the second moment (decay
 ρ2), t the update number (1 for the first update), ŝ = s / (1 − ρ1^t) and
 r̂ = r / (1 − ρ2^t) the debiased moments, ε outside and ε_root inside the square
 root. For complex leaves every square is |g|² = g·conj(g) and every norm the norm
 of the real pair. Every rule is written for one array and lifted by
-:func:`gradtx.core.lift.per_array` (NovoGrad's per-layer norm by
-:func:`gradtx.core.lift.per_leaf`); a zero gradient gives a zero update (0/0 = 0,
-:func:`gradtx.core.numerics.divide`) unless a docstring says otherwise.
+``gradtx.core.lift.per_array`` (NovoGrad's per-layer norm by
+``gradtx.core.lift.per_leaf``); a zero gradient gives a zero update (0/0 = 0,
+``gradtx.core.numerics.divide``) unless a docstring says otherwise.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def scale_by_radam(
       threshold: the tractability threshold on ρ_t, in [4, ∞).
       nesterov: use the look-ahead ŝ.
       eps_on_raw_moment: torch's ε placement.
-      mu_dtype, nu_dtype: storage dtypes of s and r (see :func:`gradtx.scale_by_adam`).
+      mu_dtype, nu_dtype: storage dtypes of s and r (see [`gradtx.scale_by_adam`][]).
     """
     owner = "scale_by_radam"
     check_bool(owner, "nesterov", nesterov)
@@ -355,7 +355,7 @@ class LayerSecondMomentState(NamedTuple):
     hyperparams: dict[str, Any]
 
 
-def _layer_moment_zero(x: Any, nu_dtype: Any) -> jax.Array:
+def _layer_moment_zero(x: Any, nu_dtype: Any) -> jax.Array | np.ndarray:
     """A scalar 0 for the layer moment of leaf ``x`` (non-float leaves keep their dtype)."""
     dtype = x.dtype if hasattr(x, "dtype") else jnp.result_type(x)
     if not is_trainable(x):
@@ -374,10 +374,10 @@ def scale_by_layer_second_moment(
         u = g / (√(v + ε_root) + ε)
 
     v is one number per layer, not per entry: NovoGrad's second moment costs no
-    memory. The rules run leaf by leaf (:func:`gradtx.core.lift.per_leaf`), so on
+    memory. The rules run leaf by leaf (``gradtx.core.lift.per_leaf``), so on
     flat params a layer is still one leaf of the original tree. Followed by
     momentum on the normalized gradient (``trace(ρ1)``) this is
-    :func:`gradtx.optimizers.adam_variants.novograd`.
+    [`gradtx.novograd`][].
 
     Args:
       b2: ρ2 in [0, 1) (0.25, optax's default).

@@ -115,7 +115,7 @@ def set_to_zero() -> GradientTransformation:
 
 
 def global_norm(tree: Any) -> jax.Array:
-    """‖u‖ = sqrt(Σ_leaves Σ |u|²) over the whole tree (= :func:`gradtx.tree_global_norm`).
+    """‖u‖ = sqrt(Σ_leaves Σ |u|²) over the whole tree (= [`gradtx.tree_global_norm`][]).
 
     Unlike optax's deprecated ``global_norm`` it emits no warning.
     """
@@ -172,7 +172,7 @@ def adaptive_grad_clip(
         u ← u                          where ‖u‖_unit < m
         u ← u · m / max(‖u‖_unit, 1e-6)  elsewhere
 
-    with the unit norms of :func:`unitwise_norm` (``axis`` as there). Needs the
+    with the unit norms of [`unitwise_norm`][gradtx.unitwise_norm] (``axis`` as there). Needs the
     params. On flat params each leaf is clipped with its own shape (the rule
     runs on per-leaf views of the buckets), exactly as on the tree.
 

@@ -1,7 +1,7 @@
 """α_t: the learning rate, the only place where the sign of the update flips.
 
 Every ``learning_rate`` argument in gradtx accepts a number or a schedule (a
-function of the step, see :mod:`gradtx.schedules`); a schedule is evaluated at
+function of the step, see [`gradtx.schedules`][]); a schedule is evaluated at
 the chain's step, the number of updates already applied (0 for the first).
 """
 

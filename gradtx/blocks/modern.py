@@ -1,11 +1,11 @@
 """Building blocks of the post-Adam optimizers: Lion, LAMB/LARS, Adafactor, Muon.
 
-Notation as in :mod:`gradtx.blocks.preconditioners`: g the gradient (the
+Notation as in ``gradtx.blocks.preconditioners``: g the gradient (the
 incoming update u), θ the params, ⊙ elementwise, t the update number (1 for the
 first update), ‖·‖ the L2 (Frobenius) norm of one array — one layer — and
 RMS(x) = ‖x‖ / √(number of entries). Every rule is written for one array and
-lifted by :func:`gradtx.core.lift.per_array` (per-layer norms as block
-reductions, shape-needing rules by :func:`gradtx.core.lift.per_leaf`); storage
+lifted by ``gradtx.core.lift.per_array`` (per-layer norms as block
+reductions, shape-needing rules by ``gradtx.core.lift.per_leaf``); storage
 dtypes of the moments are options, the arithmetic is float32 or wider.
 """
 
@@ -157,7 +157,7 @@ def scale_by_trust_ratio(
 class FactoredRmsState(NamedTuple):
     """Adafactor's second-moment statistics.
 
-    For a factored array (see :func:`scale_by_factored_rms`) ``v_row`` and
+    For a factored array (see [`scale_by_factored_rms`][gradtx.scale_by_factored_rms]) ``v_row`` and
     ``v_col`` hold the row and column means of g ⊙ g and ``v`` is a
     placeholder of shape (1,); otherwise ``v`` holds the full average and
     ``v_row``, ``v_col`` are placeholders.
@@ -418,7 +418,7 @@ def scale_by_muon(
         c = β m + (1 − β) g   (Nesterov)     or   c = m
         u = NS(c) · √max(1, n_out / n_in)
 
-    NS is :func:`newton_schulz`; a weight is (n_in, n_out), as Flax's ``Dense``
+    NS is [`newton_schulz`][gradtx.newton_schulz]; a weight is (n_in, n_out), as Flax's ``Dense``
     kernels are (torch's are (out, in): Jordan's √max(1, rows/cols) is the
     same factor). With ``debias`` the momentum is bias-corrected as in
     optax's ``scale_by_muon``: c = β m / (1 − β^{t+1}) + (1 − β) g / (1 − β^t)

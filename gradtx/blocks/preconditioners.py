@@ -10,9 +10,9 @@ places for the small constant:
 ``eps_root`` (ε_root) inside as in its unified formula; either may be zero (a zero
 gradient still gives a zero update). For complex leaves g ⊙ g means |g|² = g·conj(g).
 Second moments of float16 params are stored in float32 and those of complex params
-in their real dtype, unless ``nu_dtype`` says otherwise (see :mod:`gradtx.core.numerics`).
+in their real dtype, unless ``nu_dtype`` says otherwise (see ``gradtx.core.numerics``).
 Every rule below is written for one array and lifted to pytrees by
-:func:`gradtx.core.lift.per_array`.
+``gradtx.core.lift.per_array``.
 """
 
 from __future__ import annotations
@@ -146,11 +146,11 @@ def scale_by_rms(
 
             updates, nu, mu = per_array(rule, updates, state.nu, state.mu, what=owner)
         else:
-            def rule(g, r):
+            def plain_rule(g, r):
                 r = rho * r + (1 - rho) * abs_sq(g)
                 return divide(g, jnp.sqrt(r + eps_root_) + eps_), r
 
-            updates, nu = per_array(rule, updates, state.nu, what=owner)
+            updates, nu = per_array(plain_rule, updates, state.nu, what=owner)
             mu = None
         return updates, state._replace(nu=nu, mu=mu)
 
@@ -208,7 +208,6 @@ def scale_by_adam(
         if not nesterov:
             raise ValueError(f"{owner}: momentum_decay is NAdam's and requires nesterov=True")
         check_interval(owner, "momentum_decay", momentum_decay, low=0.0, allow_schedule=False)
-    scheduled_mu = momentum_decay is not None
     hyper = HyperParams(owner, b1=(b1, UNIT_OPEN), b2=(b2, UNIT_OPEN), eps=(eps, NONNEGATIVE),
                         eps_root=(eps_root, NONNEGATIVE))
 
@@ -233,7 +232,7 @@ def scale_by_adam(
                 return divide(s / bc1, jnp.sqrt(r / bc2 + eps_root_) + eps_), s, r
         else:
             t = update_number(step, rho1.dtype)
-            if scheduled_mu:
+            if momentum_decay is not None:
                 mu_t = rho1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
                 mu_next = rho1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
                 mu_product = state.mu_product * mu_t

@@ -1,18 +1,18 @@
 """Blocks of the sign-based and step-size methods: signSGD, Rprop, Polyak steps, gradient
 noise, optimistic gradients, Fromage and SM3.
 
-Notation as in :mod:`gradtx.blocks.preconditioners`: g the gradient (the incoming
+Notation as in ``gradtx.blocks.preconditioners``: g the gradient (the incoming
 update u), θ the params, t the update number (1 for the first update), ⊙ elementwise,
 ‖·‖ the L2 (Frobenius) norm of one array. Each block returns a direction that
 ``scale_by_learning_rate`` (or ``scale(-1)``) turns into a descent step.
 
-* Signs are taken per real component (:func:`gradtx.core.numerics.sign`), so a
+* Signs are taken per real component (``gradtx.core.numerics.sign``), so a
   complex leaf moves as its real pair (Re, Im) would; Rprop keeps one step size per
   real component (the real and imaginary parts of a complex step-size array).
 * Elementwise rules are written for one array and lifted by
-  :func:`gradtx.core.lift.per_array`, per-layer norms (Fromage) as its block reductions,
+  ``gradtx.core.lift.per_array``, per-layer norms (Fromage) as its block reductions,
   and rules that need an array's shape (SM3's cover, the noise drawn leaf by leaf) by
-  :func:`gradtx.core.lift.per_leaf`, so flat params (:mod:`gradtx.flat`) give the same
+  ``gradtx.core.lift.per_leaf``, so flat params ([`gradtx.flat`][]) give the same
   results; the Polyak step is global.
 """
 
@@ -24,6 +24,7 @@ from typing import Any, Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.tree_util import PyTreeDef
 
 from gradtx.core.base import GradientTransformation, expect_params, stateless
 from gradtx.core.block import block
@@ -291,7 +292,7 @@ def add_noise(
         t = jnp.asarray(step).astype(h["eta"].dtype) + 1
         std = jnp.sqrt(h["eta"] / t ** h["gamma"])
         rng_key, sample_key = jax.random.split(state.rng_key)
-        treedef = jax.tree.structure(leaf_structs(updates))
+        treedef: PyTreeDef = jax.tree.structure(leaf_structs(updates))
         keys = treedef.unflatten(list(jax.random.split(sample_key, treedef.num_leaves)))
 
         def rule(u, k):
@@ -360,7 +361,7 @@ def scale_by_norm_ratio(min_norm: float = 0.0) -> GradientTransformation:
     ratio 1 where ‖θ‖_c or ‖u‖_c is 0 (only possible when c = 0).
 
     Fromage's (and optax's ``scale_by_trust_ratio(min_norm)``) relative step; with
-    c = 0 it equals gradtx's :func:`~gradtx.blocks.modern.scale_by_trust_ratio`.
+    c = 0 it equals gradtx's [`scale_by_trust_ratio`][gradtx.scale_by_trust_ratio].
     Needs the params.
 
     Args:

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 
-from gradtx.core.tree import check_same_structure
+from gradtx.core.tree import check_same_structure, on_params_mesh
 
 PyTree = Any
 Params = PyTree
@@ -87,10 +87,10 @@ class ChainState(NamedTuple):
     whose fields are forwarded (``state.mu``).
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     states: Any
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         return self.states[key]
 
     def __getattr__(self, name: str) -> Any:
@@ -124,7 +124,8 @@ def _counted(raw: GradientTransformation, owner: str) -> GradientTransformation:
     """Wraps a step-consuming transform with the step counter that owns it."""
 
     def init(params: Params) -> ChainState:
-        return ChainState(count=jnp.zeros([], jnp.int32), states=raw.init(params))
+        state = ChainState(count=jnp.zeros([], jnp.int32), states=raw.init(params))
+        return on_params_mesh(state, params)  # the counter too, on sharded params
 
     def update(updates, state, params=None, **extra):
         expect_state(state, ChainState, owner)
@@ -137,7 +138,7 @@ def _counted(raw: GradientTransformation, owner: str) -> GradientTransformation:
 
 
 def stepped(
-    init: Callable[[Params], OptState],
+    init: InitFn,
     update: Callable[..., tuple[Updates, OptState]],
     owner: str,
 ) -> GradientTransformation:
@@ -159,7 +160,7 @@ class _Signature(NamedTuple):
     keywords: frozenset[str]
 
 
-def _signature(fn: Callable) -> _Signature:
+def _signature(fn: Callable[..., Any]) -> _Signature:
     try:
         sig = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):  # not introspectable: optax's plain signature
@@ -215,10 +216,10 @@ class Part:
         return self.tx.update(updates, state, **kwargs)
 
 
-def make_chain(parts: Mapping[Any, Any] | tuple, owner: str) -> GradientTransformation:
+def make_chain(parts: Mapping[Any, Any] | tuple[Any, ...], owner: str) -> GradientTransformation:
     """A chain of ``parts`` (a tuple, or a dict for a named chain) whose errors name ``owner``."""
     named = isinstance(parts, Mapping)
-    keys = list(parts.keys()) if named else list(range(len(parts)))
+    keys = list(parts.keys()) if isinstance(parts, Mapping) else list(range(len(parts)))
     where = "named_chain: argument {!r}" if named else "chain: argument {}"
     calls = {k: Part(parts[k], where.format(k)) for k in keys}
 
@@ -249,7 +250,7 @@ def make_chain(parts: Mapping[Any, Any] | tuple, owner: str) -> GradientTransfor
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
     """Applies ``transforms`` in order: ``chain(t1, t2)`` runs t1 first.
 
-    The state is a :class:`ChainState` holding one step counter and a tuple of
+    The state is a [`ChainState`][gradtx.ChainState] holding one step counter and a tuple of
     the parts' states (``state[i]``). Parts may be optax transforms: those of
     optax's ``GradientTransformationExtraArgs`` type receive the extra keyword
     arguments, plain ones do not.
@@ -258,7 +259,7 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
 
 
 def named_chain(**transforms: GradientTransformation) -> GradientTransformation:
-    """Like :func:`chain`, in keyword order, with each part's state addressable by name.
+    """Like [`chain`][gradtx.chain], in keyword order, with each part's state addressable by name.
 
     ``state["adam"].mu``. Restoring a checkpoint into a chain whose parts were
     reordered or renamed fails loudly instead of loading the wrong state.
@@ -286,7 +287,7 @@ def stateless(
     fn: Callable[[Updates, Params | None], Updates], name: str | None = None
 ) -> GradientTransformation:
     """A transformation from a pure function ``fn(updates, params) -> updates``."""
-    owner = name or getattr(fn, "__name__", "stateless")
+    owner = name or str(getattr(fn, "__name__", "stateless"))
 
     def init(params):
         del params

@@ -7,6 +7,7 @@ from typing import Any
 
 from gradtx.core.base import GradientTransformation, expect_state, stepped
 from gradtx.core.hyperparams import HyperParams, register_ranges
+from gradtx.core.tree import on_params_mesh
 
 __all__ = ["block"]
 
@@ -31,7 +32,7 @@ def block(
     register_ranges(state_cls, hyper)
 
     def _init(params):
-        return init(params, hyper.init(params))
+        return on_params_mesh(init(params, hyper.init(params)), params)
 
     def _update(updates, state, params=None, *, step=None, **extra):
         expect_state(state, state_cls, owner)

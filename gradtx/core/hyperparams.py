@@ -5,17 +5,17 @@ decays, eps, weight decay, ...) in a ``hyperparams`` dict inside its state, as
 scalar arrays of float32 — float64 when the params are float64 — and never in
 the params' dtype. Two consequences:
 
-* changing a value between steps (:func:`set_hyperparams`) reuses the compiled
+* changing a value between steps ([`set_hyperparams`][gradtx.set_hyperparams]) reuses the compiled
   step, since only an array's value changes;
 * low-precision params do not round the hyperparameters (Adam's b2 = 0.999 is
   exactly representable in float32, while in bfloat16 it rounds to 1.0).
 
-A hyperparameter given as a schedule is stored as :class:`ScheduledValue`, the
+A hyperparameter given as a schedule is stored as [`ScheduledValue`][gradtx.ScheduledValue], the
 value used by the most recent update; it is read like the others but cannot be
 set, since the schedule recomputes it every step.
 
-Each hyperparameter is declared with its accepted :class:`~gradtx.core.validate.Interval`;
-the check runs when the transform is built and again in :func:`set_hyperparams`.
+Each hyperparameter is declared with its accepted ``Interval``;
+the check runs when the transform is built and again in [`set_hyperparams`][gradtx.set_hyperparams].
 """
 
 from __future__ import annotations
@@ -134,8 +134,9 @@ _RANGES: dict[tuple[type, str], tuple[str, Interval]] = {}
 
 
 def register_ranges(state_cls: type, hyper: HyperParams) -> None:
-    """Records, for :func:`set_hyperparams`, the intervals of the hyperparameters that
-    states of ``state_cls`` hold (called by :func:`gradtx.core.block.block`)."""
+    """Records, for [`set_hyperparams`][gradtx.set_hyperparams], the intervals of the
+    hyperparameters that states of ``state_cls`` hold (called by
+    ``gradtx.core.block.block``)."""
     for name, interval in hyper.intervals.items():
         known = _RANGES.get((state_cls, name))
         if known is not None and known[1] != interval:
@@ -222,7 +223,7 @@ def set_hyperparams(
 ) -> Any:
     """A copy of ``state`` with the named hyperparameters replaced.
 
-    Names are as in :func:`get_hyperparams` (a qualified name such as
+    Names are as in [`get_hyperparams`][gradtx.get_hyperparams] (a qualified name such as
     ``"adam/b1"`` may be passed in the ``values`` mapping). The stored dtype is
     kept, so the new state has the same structure and the jitted step does not
     recompile. Setting a scheduled hyperparameter raises ``ValueError``.
@@ -291,5 +292,6 @@ def _replace(node: Any, path: tuple[str, ...], targets: dict[tuple[str, ...], An
     if isinstance(node, tuple | list):
         return type(node)(_replace(c, (*path, str(i)), targets) for i, c in enumerate(node))
     if isinstance(node, Mapping):
-        return type(node)({k: _replace(c, (*path, str(k)), targets) for k, c in node.items()})
+        mapping_type: Any = type(node)  # dict, FrozenDict, ...: each is built from a dict
+        return mapping_type({k: _replace(c, (*path, str(k)), targets) for k, c in node.items()})
     return node

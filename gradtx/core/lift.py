@@ -1,20 +1,20 @@
 """The one place where per-array rules are lifted to pytrees.
 
 Every elementwise formula in gradtx is written for a single array, as the paper
-writes it, and handed to :func:`per_array`. Keeping the lifting here means a
+writes it, and handed to ``per_array``. Keeping the lifting here means a
 different execution strategy (flat or bucketed buffers) can be swapped in by
 changing this file alone.
 
 Three liftings, by what a rule needs of its array:
 
-* :func:`per_array` — elementwise rules. On a tree they run once per leaf; on a
-  :class:`~gradtx.flat.FlatParams` (whose pytree leaves are its bucket buffers)
+* ``per_array`` — elementwise rules. On a tree they run once per leaf; on a
+  [`FlatParams`][gradtx.flat.FlatParams] (whose pytree leaves are its bucket buffers)
   once per bucket, so the state made from flat params is flat too.
 * ``per_array(..., blocks=True)`` — rules that also reduce over their array
   (a layer's norm or RMS: trust ratios, block clipping). The rule gets a
-  :class:`Blocks` whose ``sum`` is the sum over the array for a leaf, and a
+  ``Blocks`` whose ``sum`` is the sum over the array for a leaf, and a
   segment sum over each leaf of a bucket (one reduction per bucket) for flat params.
-* :func:`per_leaf` — rules that need the array's own shape (Adafactor's
+* ``per_leaf`` — rules that need the array's own shape (Adafactor's
   factored moments, Muon's matrices). On flat params they run on per-leaf views
   of the buckets and their results are written back into the layout.
 """
@@ -27,6 +27,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.tree_util import PyTreeDef
 
 from gradtx.core.numerics import is_trainable
 from gradtx.core.subsets import from_leaves
@@ -60,7 +61,16 @@ class Blocks:
         if self._ids is None:
             return jnp.sum(x)
         ids = jnp.asarray(self._ids)
-        return jax.ops.segment_sum(x, ids, num_segments=self._n)[ids]
+
+        def segment_sums(v):
+            return jax.ops.segment_sum(v, ids, num_segments=self._n)[ids]
+
+        spec = jax.typeof(x).sharding.spec
+        if any(entry is not None for entry in spec):
+            # Explicitly sharded (a ZeRO-sharded state buffer): the scatter has no explicit
+            # sharding rule, so GSPMD places it and the result keeps x's sharding.
+            return jax.sharding.auto_axes(segment_sums, out_sharding=spec)(x)
+        return segment_sums(x)
 
     def mean(self, x: jax.Array) -> jax.Array:
         return self.sum(x) / self.count
@@ -98,7 +108,7 @@ def per_array(
       trees: per-parameter state trees, each of the same structure as ``updates``.
       what: the caller's name, used in structure-mismatch errors.
       shared: read-only trees of the same structure (for example the params).
-      blocks: pass the rule a final argument, the :class:`Blocks` of its array.
+      blocks: pass the rule a final argument, the ``Blocks`` of its array.
 
     Returns:
       ``(new_updates, *new_trees)``; each output leaf keeps the dtype of the
@@ -116,7 +126,7 @@ def per_array(
         check_same_structure(
             tree, updates, what=f"{what}: gradient tree", expected_name="params", check_shapes=False
         )
-    treedef = jax.tree.structure(updates)
+    treedef: PyTreeDef = jax.tree.structure(updates)
     layout = updates.layout if isinstance(updates, FlatParams) else None
     flat_u = treedef.flatten_up_to(updates)
     flat_trees = [treedef.flatten_up_to(t) for t in trees]
@@ -148,9 +158,9 @@ def per_leaf(
     what: str,
     shared: tuple[PyTree, ...] = (),
 ) -> tuple[PyTree, ...]:
-    """:func:`per_array` for rules that need each leaf whole, with its shape.
+    """``per_array`` for rules that need each leaf whole, with its shape.
 
-    Trees are used as they are; :class:`~gradtx.flat.FlatParams` among the
+    Trees are used as they are; [`FlatParams`][gradtx.flat.FlatParams] among the
     arguments are viewed as their per-leaf trees (``unravel``), the rule runs leaf
     by leaf, and outputs whose input was flat are written back into its layout.
     """

@@ -2,11 +2,11 @@
 
 ``masked``, ``partition``, ``freeze`` and ``add_decayed_weights(mask=...)`` take
 their masks and labels in the structure of the params tree. On a
-:class:`~gradtx.flat.FlatParams` they are resolved against the per-leaf shapes
-(:func:`gradtx.core.lift.leaf_structs`) to one value per leaf, and then:
+[`FlatParams`][gradtx.flat.FlatParams] they are resolved against the per-leaf shapes
+(``gradtx.core.lift.leaf_structs``) to one value per leaf, and then:
 
-* :func:`element_mask` — a constant bool buffer per bucket (elementwise ``where``);
-* :func:`restrict` / :func:`merge` — the params restricted to some leaves, as a
+* ``element_mask`` — a constant bool buffer per bucket (elementwise ``where``);
+* ``restrict`` / ``merge`` — the params restricted to some leaves, as a
   ``FlatParams`` of its own layout, and back. When every bucket is wholly kept
   or wholly dropped (ravel with ``group=`` the same labels) this selects
   buffers and costs nothing; otherwise the kept leaves are copied into their own
@@ -28,7 +28,7 @@ from gradtx.flat._params import FlatParams
 __all__ = ["element_mask", "from_leaves", "merge", "per_leaf_values", "restrict"]
 
 
-class _Dropped(tuple):
+class _Dropped(tuple[Any, ...]):
     """Stands for a leaf left out of a restricted layout: an empty pytree node."""
 
     __slots__ = ()
@@ -56,7 +56,7 @@ def _element_mask(layout: Layout, keep: tuple[bool, ...], bucket: int) -> np.nda
     return per_segment[layout.segment_ids(bucket)]
 
 
-def _pure(layout: Layout, keep: tuple[bool, ...]) -> bool:
+def _pure(layout: Layout, keep: Sequence[bool]) -> bool:
     return all(len({keep[i] for i in spec.leaves}) <= 1 for spec in layout.buckets)
 
 

@@ -1,4 +1,4 @@
-"""Tree helpers built on :mod:`jax.tree_util`, and the structure checks used everywhere."""
+"""Tree helpers built on ``jax.tree_util``, and the structure checks used everywhere."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.tree_util import keystr, tree_flatten_with_path
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+from jax.tree_util import PyTreeDef, keystr, tree_flatten_with_path
 
 from gradtx.core.numerics import abs_sq, is_trainable, real_dtype, second_moment_dtype
 
@@ -22,6 +24,8 @@ __all__ = [
     "tree_moment_zeros",
     "tree_cast",
     "tree_vdot",
+    "params_mesh",
+    "on_params_mesh",
 ]
 
 
@@ -39,7 +43,8 @@ def check_same_structure(
     leaf, the same shape.
     ``what`` names the caller (for example ``"scale_by_adam: gradient tree"``).
     """
-    if jax.tree.structure(expected) == jax.tree.structure(received):
+    expected_treedef: PyTreeDef = jax.tree.structure(expected)
+    if expected_treedef == jax.tree.structure(received):
         if not check_shapes:
             return
         rec_leaves = jax.tree.leaves(received)
@@ -80,7 +85,7 @@ def tree_sum_of_squares(tree: PyTree) -> jax.Array:
     if not leaves:
         return jnp.zeros((), jnp.float32)
     acc_dtype = real_dtype(jnp.promote_types(jnp.float32, jnp.result_type(*leaves)))
-    return sum(jnp.sum(abs_sq(x).astype(acc_dtype)) for x in leaves)
+    return jnp.asarray(sum(jnp.sum(abs_sq(x).astype(acc_dtype)) for x in leaves))
 
 
 def tree_global_norm(tree: PyTree) -> jax.Array:
@@ -90,10 +95,11 @@ def tree_global_norm(tree: PyTree) -> jax.Array:
 
 def tree_vdot(a: PyTree, b: PyTree) -> jax.Array:
     """Σ_i ⟨a_i, b_i⟩ over matching leaves."""
-    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+    pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    return jnp.asarray(sum(jnp.vdot(x, y) for x, y in pairs))
 
 
-def _full_following(x: Any, value: Any, dtype: Any) -> jax.Array:
+def _full_following(x: Any, value: Any, dtype: Any) -> jax.Array | np.ndarray:
     """``value`` shaped like ``x``, computed from ``x`` so that the result follows x's sharding.
 
     A constant broadcast (``jnp.zeros_like``) has no data dependence on ``x``, so
@@ -125,7 +131,7 @@ def tree_full_like(tree: PyTree, value: Any, dtype: Any = None, *, moment: bool 
     """``value`` broadcast to every leaf of ``tree``, sharded like it (optionally in ``dtype``).
 
     With ``moment=True`` each leaf gets the storage dtype of a second moment of
-    that leaf (:func:`gradtx.core.numerics.second_moment_dtype`: float32 for
+    that leaf (``gradtx.core.numerics.second_moment_dtype``: float32 for
     float16 leaves, the real dtype for complex ones; ``dtype`` overrides it).
     """
     if not moment:
@@ -140,7 +146,7 @@ def tree_full_like(tree: PyTree, value: Any, dtype: Any = None, *, moment: bool 
 
 
 def tree_moment_zeros(tree: PyTree, dtype: Any = None) -> PyTree:
-    """Zeros for a second-moment statistic of every leaf (see :func:`tree_full_like`)."""
+    """Zeros for a second-moment statistic of every leaf (see [`gradtx.tree_full_like`][])."""
     return tree_full_like(tree, 0, dtype, moment=True)
 
 
@@ -151,3 +157,48 @@ def _dtype(x: Any) -> Any:
 def tree_cast(tree: PyTree, dtype: Any) -> PyTree:
     """Every leaf cast to ``dtype``; ``None`` leaves stay ``None``."""
     return jax.tree.map(lambda x: x.astype(dtype), tree)
+
+
+def params_mesh(params: PyTree) -> Mesh | None:
+    """The one mesh the leaves of ``params`` are sharded on (``NamedSharding``), else None.
+
+    Concrete arrays and ``jax.ShapeDtypeStruct`` leaves are read; tracers,
+    other leaves and leaves on one device are skipped. Leaves on two different
+    meshes give None.
+    """
+    meshes: list[Mesh] = []
+    for x in jax.tree.leaves(params):
+        if isinstance(x, jax.core.Tracer):
+            continue
+        s = getattr(x, "sharding", None)
+        if isinstance(s, NamedSharding) and isinstance(s.mesh, Mesh) and s.mesh not in meshes:
+            meshes.append(s.mesh)
+    return meshes[0] if len(meshes) == 1 else None
+
+
+def on_params_mesh(tree: PyTree, params: PyTree) -> PyTree:
+    """``tree`` (a state just made from ``params``) with its arrays on the params' mesh.
+
+    When ``params`` are sharded on one mesh, every concrete array leaf of
+    ``tree`` held elsewhere (the scalars an eager ``init`` makes: step
+    counters, hyperparameters) is put on that mesh, replicated
+    (``NamedSharding(mesh, P())``), so a jitted step, or a checkpoint restored
+    with these shardings, finds the whole state on the params' devices. Leaves
+    already on the mesh's devices, tracers and non-array leaves are left as they are.
+    """
+    mesh = params_mesh(params)
+    if mesh is None:
+        return tree
+    devices = set(mesh.devices.flat)
+    replicated = NamedSharding(mesh, P())
+
+    def place(x: Any) -> Any:
+        if (not isinstance(x, jax.Array) or isinstance(x, jax.core.Tracer)
+                or x.sharding.device_set == devices):
+            return x
+        if replicated.is_fully_addressable:
+            return jax.device_put(x, replicated)
+        value = np.asarray(x)  # several processes: each holds the same value, made the same way
+        return jax.make_array_from_callback(value.shape, replicated, lambda index: value[index])
+
+    return jax.tree.map(place, tree)

@@ -1,8 +1,8 @@
 """Construction-time argument checks: each error names the transform, the argument,
 the value received and the accepted range.
 
-A numeric hyperparameter is declared once with its :class:`Interval`; the same
-check runs when the transform is built and when :func:`gradtx.set_hyperparams`
+A numeric hyperparameter is declared once with its ``Interval``; the same
+check runs when the transform is built and when [`gradtx.set_hyperparams`][]
 changes the value later, so both give the same message. Hyperparameters are
 stored as float32 arrays (float64 for float64 params), so a value is also
 rejected when it is not finite, overflows float32, or rounds in float32 onto an
@@ -130,7 +130,7 @@ def check_interval(
     high_open: bool = False,
     allow_schedule: bool = True,
 ) -> None:
-    """Raises ``ValueError`` unless ``low (<|<=) value (<|<=) high`` (see :class:`Interval`)."""
+    """Raises ``ValueError`` unless ``low (<|<=) value (<|<=) high`` (see ``Interval``)."""
     Interval(low, high, low_open, high_open).check(owner, name, value,
                                                    allow_schedule=allow_schedule)
 
@@ -141,7 +141,7 @@ def check_bool(owner: str, name: str, value: Any) -> None:
         raise TypeError(f"{owner}: {name} must be a bool, got {type(value).__name__} {value!r}")
 
 
-def check_callable_or_none(owner: str, name: str, value: Callable | None) -> None:
+def check_callable_or_none(owner: str, name: str, value: Callable[..., Any] | None) -> None:
     """Raises ``TypeError`` unless ``value`` is callable or None."""
     if value is not None and not callable(value):
         raise TypeError(f"{owner}: {name} must be callable or None, got {type(value).__name__}")

@@ -1,4 +1,4 @@
-"""Diagnostics: per-layer activation statistics (SPEC §4, the lecture's experiment)."""
+"""Diagnostics: per-layer activation statistics, the lecture's experiment."""
 
 from gradtx.diagnostics._activations import (
     SATURATION,

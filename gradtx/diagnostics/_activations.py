@@ -18,7 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradtx._optional import optional_import
+
 SATURATION = 0.99
+
 """tanh saturates where ``|a| > SATURATION``; logistic where ``a > SATURATION`` or
 ``a < 1 − SATURATION``."""
 
@@ -54,7 +57,8 @@ class LayerStats(NamedTuple):
     """Statistics of one layer's activations.
 
     ``saturated_fraction`` is set for tanh/logistic, ``dead_fraction`` for relu, the
-    other is None. ``values`` keeps the activations for :func:`plot_histograms`.
+    other is None. ``values`` keeps the activations for
+    [`plot_histograms`][gradtx.diagnostics.plot_histograms].
     """
 
     layer: str
@@ -174,12 +178,9 @@ def plot_histograms(
     ``axes``: one matplotlib ``Axes`` per layer; by default a new figure with a row of
     subplots. Returns the figure. Needs matplotlib (``pip install 'gradtx[plot]'``).
     """
-    try:
+    with optional_import("matplotlib", "plot_histograms"):
         import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise ImportError(
-            "plot_histograms needs matplotlib; install it with: pip install 'gradtx[plot]'"
-        ) from err
+
     if axes is None:
         figure, grid = plt.subplots(1, len(stats), figsize=(2.2 * len(stats), 2.4), squeeze=False)
         axes = list(grid[0])

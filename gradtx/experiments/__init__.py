@@ -8,7 +8,7 @@ any framework fits (for Flax NNX: ``graphdef, state = nnx.split(model, nnx.Param
   same batches; per-step losses, per-epoch means and metrics, plots by iteration and
   by epoch (`train` is one such run, e.g. for comparing batch sizes);
 * `lr_range_test` — an exponentially increasing learning rate, the loss curve
-  and a suggested rate;
+  and a suggested rate (`suggest_learning_rate` reads one off any such curve);
 * `loss_landscape` — 1-D and 2-D slices along filter-normalized random
   directions (Li et al. 2018), contour and surface plots;
 * `gradtx.experiments.data` — offline datasets: scikit-learn's digits and the
@@ -21,7 +21,7 @@ any framework fits (for Flax NNX: ``graphdef, state = nnx.split(model, nnx.Param
 
 from gradtx.experiments import data
 from gradtx.experiments._landscape import Landscape, filter_normalized_direction, loss_landscape
-from gradtx.experiments._lr_range import LRRangeResult, lr_range_test
+from gradtx.experiments._lr_range import LRRangeResult, lr_range_test, suggest_learning_rate
 from gradtx.experiments._training import (
     Comparison,
     TrainingRun,
@@ -47,6 +47,7 @@ __all__ = [
     "TrainingRun",
     # learning-rate range test
     "lr_range_test",
+    "suggest_learning_rate",
     "LRRangeResult",
     # loss landscape
     "loss_landscape",

@@ -112,16 +112,26 @@ class Landscape:
             if ax is None:
                 ax = plt.figure(figsize=(6, 5), layout="constrained").add_subplot(projection="3d")
             ax.plot_surface(grid_a, grid_b, self.losses, cmap="viridis", linewidth=0)
-            ax.set_zlabel("loss")
-        else:
-            if ax is None:
-                _, ax = plt.subplots(figsize=(5, 4.5), layout="constrained")
-            if levels is None:
-                levels = self._default_levels()
-            contours = ax.contour(grid_a, grid_b, self.losses, levels=levels, cmap="viridis")
-            ax.clabel(contours, contours.levels[::3], fontsize=6, fmt="%.3g")
-            ax.plot([0.0], [0.0], "k+")
-            ax.set_aspect("equal")
+            # Few ticks, small labels set off from them, and a box shrunk inside the axes,
+            # so that the ticks of the three axes do not run together and no label is cut.
+            for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+                axis.set_major_locator(plt.MaxNLocator(4, steps=[1, 2, 2.5, 5, 10]))
+            ax.tick_params(labelsize="small", pad=1)
+            ax.set_xlabel("α", labelpad=2)
+            ax.set_ylabel("β", labelpad=2)
+            ax.set_zlabel("loss", labelpad=4)
+            ax.set_box_aspect(None, zoom=0.85)
+            return ax
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 4.5), layout="constrained")
+        if levels is None:
+            levels = self._default_levels()
+        contours = ax.contour(grid_a, grid_b, self.losses, levels=levels, cmap="viridis")
+        ax.clabel(contours, contours.levels[::3], fontsize=6, fmt="%.3g")
+        ax.plot([0.0], [0.0], "k+")
+        ax.set_aspect("equal")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(plt.MaxNLocator(5, steps=[1, 2, 2.5, 5, 10]))
         ax.set_xlabel("α (direction 1)")
         ax.set_ylabel("β (direction 2)")
         return ax

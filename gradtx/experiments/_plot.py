@@ -6,13 +6,13 @@ from typing import Any
 
 import numpy as np
 
+from gradtx._optional import optional_import
+
 
 def pyplot(owner: str) -> Any:
     """``matplotlib.pyplot``, imported on first use; the error names ``owner`` and the extra."""
-    try:
+    with optional_import("matplotlib", owner):
         import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise ImportError(f"{owner} needs matplotlib: pip install 'gradtx[plot]'") from err
     return plt
 
 

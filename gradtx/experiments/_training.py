@@ -38,6 +38,9 @@ LossFn = Callable[[PyTree, PyTree], jax.Array]
 EvalFn = Callable[[PyTree, PyTree], Mapping[str, jax.Array]]
 Callback = Callable[[str, int, float], None]
 
+_LINE_STYLES = ("-", "--", "-.", ":")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
 
 def _num_examples(owner: str, data: PyTree) -> int:
     leaves = jax.tree_util.tree_leaves(data)
@@ -179,7 +182,8 @@ def train(
     run_epoch = scan_steps(loss_fn, optimizer)
     evaluate = None if eval_fn is None else jax.jit(eval_fn)
     state = optimizer.init(params)
-    losses, metrics = [], {}
+    losses: list[np.ndarray] = []
+    metrics: dict[str, list[float]] = {}
     for epoch in range(epochs):
         params, state, epoch_losses = run_epoch(params, state, data, indices[epoch])
         losses.append(np.asarray(epoch_losses, dtype=np.float64))
@@ -224,24 +228,55 @@ class Comparison:
         """Every run's numbers (`TrainingRun.to_dict`), keyed by name."""
         return {name: run.to_dict() for name, run in self.runs.items()}
 
-    def plot(self, axes: Any = None, *, smoothing: float = 0.0) -> Any:
+    def coincident(self, rtol: float = 1e-2) -> dict[str, str]:
+        """Runs whose losses equal an earlier run's within ``rtol``: ``{later: earlier}``.
+
+        Run b coincides with an earlier run a when they have as many steps and
+        |ℓ_b,k − ℓ_a,k| ≤ rtol · |ℓ_a,k| at every step k (NaNs equal NaNs); b is paired
+        with the first such a. On a plot their curves lie on top of each other.
+        """
+        found: dict[str, str] = {}
+        names = list(self.runs)
+        for i, later in enumerate(names):
+            b = self.runs[later].losses
+            for earlier in names[:i]:
+                a = self.runs[earlier].losses
+                if a.shape == b.shape and np.allclose(b, a, rtol=rtol, atol=0.0, equal_nan=True):
+                    found[later] = earlier
+                    break
+        return found
+
+    def plot(self, axes: Any = None, *, smoothing: float = 0.0, rtol: float = 1e-2) -> Any:
         """The lecture's two panels: (a) minibatch loss by iteration, (b) mean loss by epoch.
 
-        ``axes``: two matplotlib axes (default: a new 1×2 figure). ``smoothing`` in [0, 1)
+        ``axes``: two matplotlib axes (default: a new 1×2 figure with one legend for both
+        panels below them; given axes get a legend each). ``smoothing`` in [0, 1)
         applies a debiased moving average to the per-iteration curves. The loss axis is
-        logarithmic when every loss is positive. Returns the figure. Needs matplotlib.
+        logarithmic when every loss is positive. Every run has its own colour, line style
+        and marker, and a run whose losses equal an earlier run's within ``rtol`` (see
+        [`coincident`][gradtx.experiments.Comparison.coincident]) is labelled
+        "(coincides with …)". Returns the figure. Needs matplotlib.
         """
         plt = _plot.pyplot("Comparison.plot")
-        if axes is None:
-            _, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+        own_figure = axes is None
+        if own_figure:
+            _, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
         by_iteration, by_epoch = axes
+        same = self.coincident(rtol)
         for i, (name, run) in enumerate(self.runs.items()):
-            # Alternate solid and dashed lines, dashed on top, so that equal curves stay visible.
-            style = {"label": name, "ls": ("-", "--")[i % 2], "zorder": 2 + i % 2}
+            label = f"{name} (coincides with {same[name]})" if name in same else name
+            # Later runs on top: a curve equal to an earlier one shows its own dashes and
+            # markers over it, the markers of the two at different steps.
+            style = {"label": label, "color": f"C{i % 10}", "ls": _LINE_STYLES[i % 4],
+                     "marker": _MARKERS[i % len(_MARKERS)], "zorder": 2 + i}
             steps = np.arange(1, len(run.losses) + 1)
-            by_iteration.plot(steps, _plot.smooth(run.losses, smoothing), lw=1, **style)
+            every = max(1, len(steps) // 8)
+            by_iteration.plot(steps, _plot.smooth(run.losses, smoothing), lw=1.2, ms=4,
+                              markevery=(i * every // len(self.runs), every), **style)
             epochs = np.arange(1, run.epochs + 1)
-            by_epoch.plot(epochs, run.epoch_losses, marker="o", ms=3, **style)
+            every = max(1, run.epochs // 15)
+            by_epoch.plot(epochs, run.epoch_losses, lw=1.2, ms=4, markevery=(i % every, every),
+                          **style)
         log = _plot.use_log_scale(*(run.losses for run in self.runs.values()))
         for ax, title, xlabel in (
             (by_iteration, "(a) loss by iteration", "iteration"),
@@ -253,7 +288,12 @@ class Comparison:
             if log:
                 ax.set_yscale("log")
             ax.grid(True, which="both", alpha=0.3)
-        by_epoch.legend(fontsize="small")
+            if not own_figure:
+                ax.legend(fontsize="small")
+        if own_figure:
+            by_iteration.figure.legend(*by_epoch.get_legend_handles_labels(),
+                                       loc="outside lower center", fontsize="small",
+                                       ncols=min(len(self.runs), 4))
         return by_iteration.figure
 
 

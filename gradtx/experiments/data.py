@@ -18,9 +18,11 @@ import gzip
 import os
 import zlib
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+
+from gradtx._optional import optional_import
 
 __all__ = [
     "Dataset",
@@ -62,14 +64,12 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
 
     Pixels (0 … 16) are scaled to [0, 1]. A seeded random permutation puts
     ``round(test_fraction · 1797)`` images in the test set. Needs scikit-learn
-    (``pip install scikit-learn``); no download.
+    (``pip install 'gradtx[examples]'``); no download.
     """
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"load_digits: test_fraction must be in (0, 1), got {test_fraction!r}")
-    try:
+    with optional_import("sklearn", "load_digits"):
         from sklearn.datasets import load_digits as sklearn_digits
-    except ImportError as err:
-        raise ImportError("load_digits needs scikit-learn: pip install scikit-learn") from err
     bunch = sklearn_digits()
     x = (bunch.data / 16.0).astype(np.float32)
     y = bunch.target.astype(np.int32)
@@ -80,7 +80,7 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
 
 
 # IDX: magic = 0x00 0x00 <type code> <ndim>, then ndim big-endian uint32 sizes, then the data.
-_IDX_TYPES = {
+_IDX_TYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),
@@ -201,14 +201,14 @@ def load_mnist_idx(data_dir: str | os.PathLike[str], name: str = "mnist") -> Dat
     num_classes = int(max(arrays["y_train"].max(initial=0), arrays["y_test"].max(initial=0))) + 1
     image_shape = tuple(arrays["x_train"].shape[1:])
 
-    def images(a: np.ndarray) -> np.ndarray:
+    def pixels(a: np.ndarray) -> np.ndarray:
         return (a.reshape(len(a), -1) / 255.0).astype(np.float32)
 
     return Dataset(
         name,
-        images(arrays["x_train"]),
+        pixels(arrays["x_train"]),
         arrays["y_train"].astype(np.int32),
-        images(arrays["x_test"]),
+        pixels(arrays["x_test"]),
         arrays["y_test"].astype(np.int32),
         num_classes,
         image_shape,

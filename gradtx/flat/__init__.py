@@ -7,10 +7,11 @@
     flat = gradtx.apply_updates(flat, updates)
 
 ``grads`` is a ``FlatParams`` of the same layout, made by one concatenate per
-bucket. The :class:`Layout` (static, hashable) says where each leaf lives, views
+bucket. The [`Layout`][gradtx.flat.Layout] (static, hashable) says where each leaf lives, views
 one bucket's buffer as its leaves and back, and gives ``segment_ids`` for
-per-leaf reductions. :func:`state_to_tree` and :func:`state_from_tree` convert
-optimizer states between the flat path and the per-leaf path.
+per-leaf reductions. [`state_to_tree`][gradtx.flat.state_to_tree] and
+[`state_from_tree`][gradtx.flat.state_from_tree] convert optimizer states between the flat
+path and the per-leaf path.
 
 Buckets are keyed by (dtype, sharding, group); the sharding rule is in
 ``gradtx/flat/_layout.py`` and ``docs/flat-views.md``.

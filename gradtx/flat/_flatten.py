@@ -37,7 +37,7 @@ def flatten(tx: GradientTransformation, *, group: Any = None) -> GradientTransfo
     Each update concatenates the gradients (and params) into one buffer per
     bucket, runs ``tx`` once per bucket, and splits the updates back into the
     tree. The per-parameter state is flat: a jitted step passes a few arrays
-    instead of one per leaf and state. ``group`` is :func:`gradtx.flat.ravel`'s.
+    instead of one per leaf and state. ``group`` is [`gradtx.flat.ravel`][]'s.
     Extra keyword arguments reach ``tx``.
     """
 

@@ -1,6 +1,6 @@
 """The static layout of a flat view of a pytree: buckets, offsets, and the views between them.
 
-A :class:`Layout` says where every leaf of a params tree lives in a few 1-D
+A [`Layout`][gradtx.flat.Layout] says where every leaf of a params tree lives in a few 1-D
 buffers, one per *bucket*. Leaves share a bucket when they have the same dtype,
 the same mesh axes sharding them (see below) and the same user-given group.
 
@@ -58,7 +58,7 @@ class LeafSpec(NamedTuple):
     the number of elements of the leaf held by one shard, ``prod(shape) // shards``.
     """
 
-    path: KeyPath
+    path: KeyPath[Any]
     shape: tuple[int, ...]
     dtype: np.dtype
     sharding: NamedSharding | None
@@ -94,12 +94,12 @@ class BucketSpec(NamedTuple):
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Layout:
-    """The static layout of a :class:`~gradtx.flat.FlatParams`: hashable and comparable.
+    """The static layout of a [`FlatParams`][gradtx.flat.FlatParams]: hashable and comparable.
 
     Attributes:
       treedef: the structure of the params tree.
-      leaves: one :class:`LeafSpec` per leaf, in ``jax.tree.leaves`` order.
-      buckets: one :class:`BucketSpec` per buffer.
+      leaves: one [`LeafSpec`][gradtx.flat.LeafSpec] per leaf, in ``jax.tree.leaves`` order.
+      buckets: one [`BucketSpec`][gradtx.flat.BucketSpec] per buffer.
     """
 
     treedef: PyTreeDef
@@ -141,20 +141,20 @@ class Layout:
         spec = self.buckets[bucket]
         _check_buffer(spec, buffer, bucket)
         leaves = [self.leaves[i] for i in spec.leaves]
-        if not _is_sharded(spec):
+        sharding = _split_sharding(spec)
+        if sharding is None:
             return _split_chunk(leaves, spec.shard_size, _unsharded(buffer))
-        mesh = spec.sharding.mesh
         split = jax.shard_map(
-            partial(_split_chunk, leaves, spec.shard_size), mesh=mesh,
-            in_specs=spec.sharding.spec, out_specs=[leaf.sharding.spec for leaf in leaves],
+            partial(_split_chunk, leaves, spec.shard_size), mesh=sharding.mesh,
+            in_specs=sharding.spec, out_specs=[_pspec(leaf.sharding) for leaf in leaves],
         )
         return list(split(buffer))
 
     def bucket_from_leaves(self, bucket: int, leaves: Sequence[jax.Array]) -> jax.Array:
         """Bucket ``bucket``'s buffer made from its leaves (in ``buckets[bucket].leaves`` order).
 
-        The inverse of :meth:`bucket_to_leaves`; padding is filled with zeros,
-        and the buffer takes the leaves' dtype.
+        The inverse of [`bucket_to_leaves`][gradtx.flat.Layout.bucket_to_leaves]; padding is
+        filled with zeros, and the buffer takes the leaves' dtype.
         """
         spec = self.buckets[bucket]
         specs = [self.leaves[i] for i in spec.leaves]
@@ -165,11 +165,12 @@ class Layout:
             if tuple(jnp.shape(x)) != leaf.shape:
                 raise ValueError(f"bucket_from_leaves: leaf {leaf.name} of bucket {bucket}: "
                                  f"expected shape {leaf.shape}, got {tuple(jnp.shape(x))}")
-        if not _is_sharded(spec):
+        sharding = _split_sharding(spec)
+        if sharding is None:
             return _concat_chunk(specs, spec.shard_size, *map(_unsharded, leaves))
         concat = jax.shard_map(
-            partial(_concat_chunk, specs, spec.shard_size), mesh=spec.sharding.mesh,
-            in_specs=tuple(leaf.sharding.spec for leaf in specs), out_specs=spec.sharding.spec,
+            partial(_concat_chunk, specs, spec.shard_size), mesh=sharding.mesh,
+            in_specs=tuple(_pspec(leaf.sharding) for leaf in specs), out_specs=sharding.spec,
         )
         return concat(*leaves)
 
@@ -191,7 +192,8 @@ class Layout:
     # ------------------------------------------------------------------ whole tree
 
     def unravel(self, buffers: Sequence[jax.Array]) -> PyTree:
-        """The params tree viewed from the bucket buffers (see :meth:`bucket_to_leaves`)."""
+        """The params tree viewed from the bucket buffers (see
+        [`bucket_to_leaves`][gradtx.flat.Layout.bucket_to_leaves])."""
         if len(buffers) != len(self.buckets):
             raise ValueError(f"unravel: the layout has {len(self.buckets)} buckets, "
                              f"got {len(buffers)} buffers")
@@ -250,7 +252,7 @@ def _split_chunk(leaves: Sequence[LeafSpec], shard_size: int, chunk: jax.Array) 
 
 
 def _concat_chunk(leaves: Sequence[LeafSpec], shard_size: int, *arrays: jax.Array) -> jax.Array:
-    """The inverse of :func:`_split_chunk`: one concatenate, zeros in the padding."""
+    """The inverse of ``_split_chunk``: one concatenate, zeros in the padding."""
     dtype = jnp.result_type(*arrays) if arrays else leaves[0].dtype
     pieces = []
     pos = 0
@@ -299,8 +301,16 @@ def _unsharded(x: Any) -> jax.Array:
     return x
 
 
-def _is_sharded(spec: BucketSpec) -> bool:
-    return spec.sharding is not None and _mesh_axes(spec.sharding.spec) != ()
+def _split_sharding(spec: BucketSpec) -> NamedSharding | None:
+    """The bucket's sharding when it splits the buffer across devices, else None."""
+    if spec.sharding is not None and _mesh_axes(spec.sharding.spec) != ():
+        return spec.sharding
+    return None
+
+
+def _pspec(sharding: NamedSharding | None) -> P:
+    """``sharding``'s partition spec; ``P()`` (replicated) for None."""
+    return P() if sharding is None else sharding.spec
 
 
 def _local_shape(leaf: LeafSpec) -> tuple[int, ...]:
@@ -346,7 +356,7 @@ def build_layout(
         members[keys[key]].append(i)
         leaf_info.append((path, tuple(int(d) for d in np.shape(x)), dtype, sharding, keys[key]))
 
-    leaves: list[LeafSpec | None] = [None] * len(leaf_info)
+    leaves: list[LeafSpec] = [None] * len(leaf_info)  # type: ignore[list-item]  # all set below
     buckets = []
     for b, idx in enumerate(members):
         dtype, buffer_sharding, label = bucket_info[b]
@@ -368,7 +378,7 @@ def _group_labels(group: Any, tree: PyTree, treedef: PyTreeDef, n: int) -> list[
     if group is None:
         return [None] * n
     labels_tree = group(tree) if callable(group) else group
-    prefix = jax.tree.structure(labels_tree)
+    prefix: PyTreeDef = jax.tree.structure(labels_tree)
     try:
         subtrees = prefix.flatten_up_to(tree)
     except (ValueError, TypeError) as e:

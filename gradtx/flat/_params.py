@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from jax.tree_util import SequenceKey, register_pytree_with_keys
@@ -18,7 +18,7 @@ class FlatParams:
     """A params tree held as one contiguous 1-D buffer per bucket.
 
     A pytree: its leaves are ``buffers`` (one per bucket of ``layout``) and its
-    static aux data is the :class:`~gradtx.flat.Layout`. So every elementwise
+    static aux data is the [`Layout`][gradtx.flat.Layout]. So every elementwise
     gradtx transform, ``jax.tree.map`` and ``tree_zeros_like`` run once per
     bucket on it, and the optimizer state made from a ``FlatParams`` holds
     ``FlatParams`` of the same layout. ``jax.grad`` of a function of
@@ -31,7 +31,7 @@ class FlatParams:
     buffers: tuple[Any, ...]
     layout: Layout
 
-    def __init__(self, buffers: Sequence[Any], layout: Layout):
+    def __init__(self, buffers: Iterable[Any], layout: Layout) -> None:
         self.buffers = tuple(buffers)
         self.layout = layout
 
@@ -71,7 +71,7 @@ def ravel(
     """The leaves of ``tree`` copied into one contiguous 1-D buffer per bucket.
 
     Leaves go to the same bucket when they have the same dtype (int and bool
-    leaves included), the same sharding (see :mod:`gradtx.flat` for the rule)
+    leaves included), the same sharding (see [`gradtx.flat`][] for the rule)
     and the same group label; buckets are numbered in the order of their first
     leaf, and within a bucket the leaves follow tree order. ``None`` leaves
     stay in the structure; an empty tree gives a ``FlatParams`` with no buffers.

@@ -44,7 +44,7 @@ def state_to_tree(state: PyTree, flat: FlatParams | Layout) -> PyTree:
 def state_from_tree(state: PyTree, flat: FlatParams | Layout) -> PyTree:
     """``state`` with every params-shaped subtree replaced by ``ravel(subtree, like=flat)``.
 
-    The inverse of :func:`state_to_tree`: a subtree is replaced when its
+    The inverse of [`state_to_tree`][gradtx.flat.state_to_tree]: a subtree is replaced when its
     structure is the params tree's and its leaves have the params' shapes and,
     bucket by bucket, either the params' dtypes or one floating dtype shared
     by the whole bucket (a state kept in ``bfloat16``: its buffers take that

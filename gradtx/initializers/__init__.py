@@ -1,10 +1,10 @@
-"""Weight and bias initializers (SPEC §4).
+"""Weight and bias initializers, the lecture's and LSUV.
 
 Every factory returns ``init(key, shape, dtype=jnp.float32) -> Array``, usable as a
 Flax ``kernel_init`` / ``bias_init``. Kernels are ``(in, out)`` (dense) or
 ``(spatial..., in, out)`` (conv); ``M_{l-1} = fan_in``, ``M_l = fan_out``
-(:func:`compute_fans`). Gaussian variants are plain, not truncated, unless the name
-says so.
+([`compute_fans`][gradtx.initializers.compute_fans]). Gaussian variants are plain, not
+truncated, unless the name says so.
 """
 
 from gradtx.initializers._bias import class_prior_bias, gate_bias, relu_bias

@@ -1,10 +1,12 @@
 """Bias initializers beyond zero (lecture: 偏置设置的一些方案).
 
-* usually ``b = 0`` (:func:`gradtx.initializers.zeros`);
-* an output layer's bias with ``softmax(b) = c``, the class prior: :func:`class_prior_bias`;
-* ``b = 0.1`` for ReLU units, so they start in the active region: :func:`relu_bias`;
+* usually ``b = 0`` ([`gradtx.initializers.zeros`][]);
+* an output layer's bias with ``softmax(b) = c``, the class prior:
+  [`class_prior_bias`][gradtx.initializers.class_prior_bias];
+* ``b = 0.1`` for ReLU units, so they start in the active region:
+  [`relu_bias`][gradtx.initializers.relu_bias];
 * a gate's bias so that the gate starts near 1 (open), e.g. an LSTM forget gate:
-  :func:`gate_bias`.
+  [`gate_bias`][gradtx.initializers.gate_bias].
 """
 
 import math

@@ -21,7 +21,7 @@ import jax
 
 class Initializer(Protocol):
     """``init(key, shape, dtype=jnp.float32) -> Array``: the Flax ``kernel_init`` /
-    ``bias_init`` signature. Every factory in :mod:`gradtx.initializers` returns one."""
+    ``bias_init`` signature. Every factory in [`gradtx.initializers`][] returns one."""
 
     def __call__(self, key: jax.Array, shape: Sequence[int], dtype: Any = ...) -> jax.Array: ...
 
@@ -36,7 +36,7 @@ def compute_fans(shape: Sequence[int]) -> tuple[int, int]:
 
 
 def fans(caller: str, shape: Sequence[int]) -> tuple[int, int]:
-    """:func:`compute_fans`, with errors naming ``caller``."""
+    """[`compute_fans`][gradtx.initializers.compute_fans], with errors naming ``caller``."""
     shape = tuple(int(d) for d in shape)
     if len(shape) < 2:
         raise ValueError(

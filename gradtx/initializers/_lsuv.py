@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradtx._optional import optional_import
 from gradtx.initializers._checks import check_positive
 from gradtx.initializers._orthogonal import orthogonal
 
@@ -54,8 +55,9 @@ def lsuv(
 ) -> tuple[dict[str, Any], list[LayerReport]]:
     """Layer-sequential unit-variance init (Mishkin & Matas 2015, arXiv:1511.06422), linen.
 
-    1. Every kernel is replaced by :func:`orthogonal` (skipped when ``key`` is None,
-       e.g. when the kernels were built with ``kernel_init=orthogonal()``).
+    1. Every kernel is replaced by [`orthogonal`][gradtx.initializers.orthogonal] (skipped
+       when ``key`` is None, e.g. when the kernels were built with
+       ``kernel_init=orthogonal()``).
     2. For each layer in call order: while ``|Var(z) − 1| >= tol`` and fewer than
        ``max_iters`` rescalings were done, ``W ← W / √Var(z)``, where ``Var(z)`` is the
        variance of all entries of the layer's output on ``batch``.
@@ -65,8 +67,9 @@ def lsuv(
     ``lambda v, x: model.apply({**v, "batch_stats": bs}, x, train=False)``. It is traced
     with ``jax.jit``, and layer outputs are recorded with
     ``flax.linen.intercept_methods``. Leaves named ``kernel`` are the layers; biases are
-    left alone. Returns ``(new_params, report)`` with one :class:`LayerReport` per layer
-    reached by the forward pass; warns if a layer did not reach the tolerance.
+    left alone. Returns ``(new_params, report)`` with one
+    [`LayerReport`][gradtx.initializers.LayerReport] per layer reached by the forward pass;
+    warns if a layer did not reach the tolerance.
     """
     check_positive("lsuv", "tol", tol)
     _check_iterations("lsuv", max_iters)
@@ -83,7 +86,7 @@ def lsuv_nnx(
     tol: float = 0.1,
     max_iters: int = 10,
 ) -> list[LayerReport]:
-    """LSUV (see :func:`lsuv`) for a ``flax.nnx`` module, updated in place.
+    """LSUV (see [`lsuv`][gradtx.initializers.lsuv]) for a ``flax.nnx`` module, updated in place.
 
     The layers are the submodules with an ``nnx.Param`` attribute named ``kernel``;
     the model is run (traced with ``jax.jit``, on a copy) as ``model(batch)``; call
@@ -106,8 +109,8 @@ def data_dependent_init(
     output unit ``j`` over the batch (and spatial positions),
     ``W[..., j] ← W[..., j]/σ_j`` and ``b_j ← (b_j − μ_j)/σ_j``, so that every unit
     starts with zero mean (if the layer has a bias) and unit variance. One pass per
-    layer is exact. Same calling convention as :func:`lsuv`; the kernels are not
-    re-drawn.
+    layer is exact. Same calling convention as [`lsuv`][gradtx.initializers.lsuv]; the
+    kernels are not re-drawn.
     """
     model = _LinenModel("data_dependent_init", apply_fn, params, batch)
     report = _normalise_units(model)
@@ -115,7 +118,8 @@ def data_dependent_init(
 
 
 def data_dependent_init_nnx(model: Any, batch: Any) -> list[LayerReport]:
-    """:func:`data_dependent_init` for a ``flax.nnx`` module, updated in place."""
+    """[`data_dependent_init`][gradtx.initializers.data_dependent_init] for a ``flax.nnx``
+    module, updated in place."""
     return _normalise_units(_NnxModel("data_dependent_init_nnx", model, batch))
 
 
@@ -150,11 +154,12 @@ def _orthogonal_kernel(key: jax.Array, shape: tuple[int, ...], dtype: np.dtype) 
 
 class _Moments(NamedTuple):
     """Statistics of a layer output ``z``: the variance of all its entries, and the
-    mean and standard deviation of each output unit (last axis) over the others."""
+    mean and standard deviation of each output unit (last axis) over the others.
+    Device arrays where computed (under jit), NumPy arrays once fetched to the host."""
 
-    variance: np.ndarray
-    unit_mean: np.ndarray
-    unit_std: np.ndarray
+    variance: jax.Array | np.ndarray
+    unit_mean: jax.Array | np.ndarray
+    unit_std: jax.Array | np.ndarray
 
 
 def _moments(z: jax.Array) -> _Moments:
@@ -247,7 +252,7 @@ def _in_call_order(
     run: Callable[..., Arrays],
 ) -> Callable[..., dict[str, _Moments]]:
     """``jax.jit`` of ``run`` (which records layer outputs by name, in call order),
-    returning each output's :class:`_Moments`, on the host, in that order.
+    returning each output's ``_Moments``, on the host, in that order.
 
     ``jit`` returns dicts with sorted keys, so the names are remembered when ``run`` is
     traced and the statistics are returned as a list.
@@ -289,7 +294,8 @@ class _LinenModel:
     def __init__(
         self, caller: str, apply_fn: Callable[..., Any], params: Mapping[str, Any], batch: Any
     ):
-        import flax.linen as nn
+        with optional_import("flax", caller):
+            import flax.linen as nn
 
         self.caller = caller
         self.params = _thaw(params)
@@ -352,7 +358,8 @@ class _NnxModel:
     """An ``nnx.Module``; its forward passes run on jitted copies."""
 
     def __init__(self, caller: str, model: Any, batch: Any):
-        from flax import nnx
+        with optional_import("flax", caller):
+            from flax import nnx
 
         self.caller = caller
         self._model = model
@@ -424,8 +431,8 @@ def _recording_calls(classes: set[type], names: dict[int, str], outputs: Arrays)
 
         return recording_call
 
-    for cls in classes:
-        cls.__call__ = wrap(cls.__call__)
+    for cls in classes:  # patched on the class for the with block, restored below
+        cls.__call__ = wrap(cls.__call__)  # type: ignore[method-assign]
     try:
         yield
     finally:
@@ -433,4 +440,4 @@ def _recording_calls(classes: set[type], names: dict[int, str], outputs: Arrays)
             if call is None:
                 del cls.__call__
             else:
-                cls.__call__ = call
+                cls.__call__ = call  # type: ignore[method-assign]

@@ -2,7 +2,7 @@
 
 The two families have the same variance when ``r = √(3σ²)`` (Var U[−r, r] = r²/3).
 Their scale ignores the layer size, which is what makes deep stacks vanish
-(σ too small) or saturate (σ too large); see :mod:`gradtx.initializers._variance`.
+(σ too small) or saturate (σ too large); see ``gradtx.initializers._variance``.
 """
 
 import math

@@ -1,6 +1,7 @@
 """Variance-scaling initializers: the scale follows the layer's fans.
 
-Lecture notation: ``M_{l-1} = fan_in``, ``M_l = fan_out`` (see :func:`compute_fans`).
+Lecture notation: ``M_{l-1} = fan_in``, ``M_l = fan_out`` (see
+[`compute_fans`][gradtx.initializers.compute_fans]).
 
 ============  ==========  ===============================  ============================
 initializer   activation  uniform U[−r, r]                 Gaussian N(0, σ²)
@@ -13,7 +14,8 @@ LeCun         —           r = √(3/M_{l-1})                 σ² = 1/M_{l-1}
 
 The ``*_normal`` initializers here draw a **plain** Gaussian, as the lecture does;
 ``jax.nn.initializers`` and Keras draw a truncated one for ``glorot_normal``,
-``he_normal`` and ``lecun_normal``. Use :func:`variance_scaling` with
+``he_normal`` and ``lecun_normal``. Use
+[`variance_scaling`][gradtx.initializers.variance_scaling] with
 ``distribution="truncated_normal"`` for that.
 """
 
@@ -71,7 +73,10 @@ def _variance_scaling(caller: str, scale: float, mode: str, distribution: str) -
     check_positive(caller, "scale", scale)
     check_choice(caller, "mode", mode, MODES)
     check_choice(caller, "distribution", distribution, DISTRIBUTIONS)
-    sample = jax.nn.initializers.variance_scaling(scale, mode, distribution)
+    # mode and distribution are checked against jax's Literal choices just above.
+    sample = jax.nn.initializers.variance_scaling(
+        scale, mode, distribution  # type: ignore[arg-type]
+    )
 
     def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
         fans(caller, shape)

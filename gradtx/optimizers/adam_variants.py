@@ -2,13 +2,13 @@
 
 Every alias is the unified update Δθ_t = −α_t / √(G_t + ε) · M_t with its own
 factors; the docstrings give the chain and (α_t, G_t, M_t) in the notation of
-:mod:`gradtx.blocks.adam_variants` (s, r the first and second moments, ŝ, r̂
+``gradtx.blocks.adam_variants`` (s, r the first and second moments, ŝ, r̂
 debiased, t the update number).
 
 Arguments have optax's names, order and defaults, except that every
 ``learning_rate`` has a default (optax requires one; each docstring says where
 the default comes from). ``learning_rate`` is a number α ≥ 0 or a schedule
-t ↦ α_t (see :func:`gradtx.scale_by_learning_rate`). ``weight_decay`` λ is
+t ↦ α_t (see [`gradtx.scale_by_learning_rate`][]). ``weight_decay`` λ is
 decoupled (added after the preconditioner, scaled by α_t, as in AdamW) unless a
 docstring says otherwise; ``mask`` selects the leaves it applies to (``True`` =
 decayed, a tree of bools or a function of the params).
@@ -70,7 +70,7 @@ def radam(
     for the first steps (ρ_t ≈ t for ρ2 near 1, so the first 5 with the defaults).
 
     As ``optax.radam`` (threshold 5, ρ_t ≥ 5; the paper's test is ρ_t > 4, torch's
-    ρ_t > 5, see :func:`gradtx.blocks.adam_variants.scale_by_radam`). ``weight_decay``
+    ρ_t > 5, see [`gradtx.scale_by_radam`][]). ``weight_decay``
     is L2 (g ← g + λθ first), as torch's ``RAdam`` (optax has none). torch's
     ``RAdam(lr, betas, eps, weight_decay)`` is ``radam(lr, *betas, eps,
     weight_decay=λ, eps_on_raw_moment=True)``: torch adds ε to √r before debiasing;
@@ -149,7 +149,7 @@ def nadamw(
 
     As ``optax.nadamw``: the momentum coefficient is the constant ρ1 (torch's
     ``NAdam(decoupled_weight_decay=True)`` uses the paper's schedule μ_t instead,
-    see :func:`gradtx.nadam`); λ = 1e-4 is optax's. The default α = 1e-3 is AdamW's.
+    see [`gradtx.nadam`][]); λ = 1e-4 is optax's. The default α = 1e-3 is AdamW's.
     """
     return _assemble(
         "nadamw", learning_rate,
@@ -174,7 +174,7 @@ def adamaxw(
     Δθ = −α_t (s / (1 − ρ1^t) / n + λθ) with n ← max(ρ2 n, |g| + ε).
 
     As ``optax.adamaxw`` (ε added to |g| inside the max, λ = 1e-4). The default
-    α = 2e-3 is torch's ``Adamax`` and :func:`gradtx.adamax`'s.
+    α = 2e-3 is torch's ``Adamax`` and [`gradtx.adamax`][]'s.
     """
     check_interval("adamaxw", "eps", eps, low=0.0)  # the block would name it eps_root
     return _assemble(
@@ -203,7 +203,7 @@ def adan(
 
     optax's signature and defaults. The coefficient of the gradient difference is
     ρ2 as in the paper and the authors' code, not optax 0.2.8's 1 − ρ2 (see
-    :func:`gradtx.blocks.adam_variants.scale_by_adan`). The weight decay is
+    [`gradtx.scale_by_adan`][]). The weight decay is
     optax's decoupled θ − α_t λ θ (the authors' ``no_prox=True``); the paper's
     default is the proximal θ ← (θ − α u) / (1 + αλ), equal to first order in αλ.
     The default α = 1e-3 is the authors'.
@@ -284,7 +284,7 @@ def optimistic_adam(
         ratio = 1.0
     else:
         check_interval(owner, "optimism", optimism, low=0.0, allow_schedule=False)
-        if is_schedule(learning_rate):
+        if callable(learning_rate):  # a schedule
             raise TypeError(f"{owner}: optimism needs a constant learning_rate (the chain "
                             f"scales by optimism / learning_rate), got a schedule; with "
                             f"optimism=None the optimism follows the schedule")

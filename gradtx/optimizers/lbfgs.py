@@ -16,7 +16,7 @@ keywords of optax's (0.2.8) ``GradientTransformationExtraArgs``::
 Other keywords that ``value_fn`` accepts (a batch, say) are passed on to it. L-BFGS and
 the line searches act on the whole parameter vector at once (global inner products),
 not array by array; every leaf of the params must be floating or complex, and the line
-searches need the params as a tree (not :mod:`gradtx.flat`'s flat params). For complex
+searches need the params as a tree (not [`gradtx.flat`][]'s flat params). For complex
 params the gradient is that of the real pair, ∂f/∂Re w + i ∂f/∂Im w (the conjugate of
 ``jax.grad``), as everywhere in gradtx: the line searches conjugate the gradients they
 compute, and their slopes are ⟨g, u⟩. For real params this is optax's arithmetic.
@@ -163,7 +163,7 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True
         γ_0 = min(1, 1/‖g_0‖)                       (the first step stays in the unit ball)
 
     if ``scale_init_precond``, else γ_k = 1. As optax's ``scale_by_lbfgs``. The result
-    is a direction to scale by −η (``scale(-1)`` and a line search, as :func:`lbfgs`).
+    is a direction to scale by −η (``scale(-1)`` and a line search, as [`lbfgs`][gradtx.lbfgs]).
     Uses the chain's step as k.
 
     Args:
@@ -217,7 +217,9 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True
 # --- shared by the line searches -----------------------------------------------------------
 
 
-def _split_kwargs(owner: str, value_fn: Callable, extra: dict[str, Any]) -> dict[str, Any]:
+def _split_kwargs(
+    owner: str, value_fn: Callable[..., Any], extra: dict[str, Any]
+) -> dict[str, Any]:
     """The extra keywords for ``value_fn``; any it does not accept is an error (a typo)."""
     names = inspect.signature(value_fn).parameters
     unused = sorted(k for k in extra if k not in names)
@@ -253,7 +255,7 @@ class BacktrackingLinesearchInfo(NamedTuple):
 
 class ScaleByBacktrackingLinesearchState(NamedTuple):
     """The accepted step size η, f and (with ``store_grad``) ∇f at w + η u, for
-    :func:`value_and_grad_from_state`."""
+    [`value_and_grad_from_state`][gradtx.value_and_grad_from_state]."""
 
     learning_rate: jax.Array
     value: jax.Array
@@ -297,7 +299,7 @@ def scale_by_backtracking_linesearch(
       increase_factor: ι ≥ 1 (``math.inf``: start from η_max every time).
       max_learning_rate: η_max > 0. atol: ε ≥ 0. rtol: δ ≥ 0.
       store_grad: also compute ∇f at the accepted point, for
-        :func:`value_and_grad_from_state` (one gradient per search).
+        [`value_and_grad_from_state`][gradtx.value_and_grad_from_state] (one gradient per search).
       verbose: print a message when no step gives sufficient decrease.
     """
     owner = "scale_by_backtracking_linesearch"
@@ -401,12 +403,16 @@ class ZoomLinesearchInfo(NamedTuple):
 
 class ScaleByZoomLinesearchState(NamedTuple):
     """The accepted step size η, and f and ∇f at w + η u, for
-    :func:`value_and_grad_from_state`."""
+    [`value_and_grad_from_state`][gradtx.value_and_grad_from_state]."""
 
     learning_rate: jax.Array
     value: jax.Array
     grad: Any
     info: ZoomLinesearchInfo
+
+
+_Point = tuple[jax.Array, jax.Array, jax.Array]
+"""(η, f(η), f'(η)): a step size along the direction, the value and the slope there."""
 
 
 class _Zoom(NamedTuple):
@@ -416,7 +422,7 @@ class _Zoom(NamedTuple):
     of the cubic interpolation; ``safe_*`` the best point with sufficient decrease.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     stepsize: jax.Array
     value: jax.Array
     grad: Any
@@ -620,9 +626,9 @@ def scale_by_zoom_linesearch(
             low_is_mid = ~high_is_mid
             mid = (middle, value_mid, slope_mid)
             old_low = (z.low, z.value_low, z.slope_low)
-            high3 = _where(high_is_mid, mid, (z.high, z.value_high, z.slope_high))
+            high3: _Point = _where(high_is_mid, mid, (z.high, z.value_high, z.slope_high))
             high3 = _where(high_is_low, old_low, high3)
-            low3 = _where(low_is_mid, mid, old_low)
+            low3: _Point = _where(low_is_mid, mid, old_low)
             cubic_ref, value_cubic_ref = _where(high_is_mid | high_is_low,
                                                 (z.high, z.value_high), (z.low, z.value_low))
             too_small = delta <= stepsize_precision
@@ -691,8 +697,9 @@ def value_and_grad_from_state(
 
     The returned function is called as ``value_and_grad(params, *args, state=opt_state,
     **kwargs)``; it takes the ``value`` and ``grad`` of the single line-search state in
-    ``opt_state`` (:func:`scale_by_zoom_linesearch`, or
-    :func:`scale_by_backtracking_linesearch` with ``store_grad=True``), and evaluates
+    ``opt_state`` ([`scale_by_zoom_linesearch`][gradtx.scale_by_zoom_linesearch], or
+    [`scale_by_backtracking_linesearch`][gradtx.scale_by_backtracking_linesearch] with
+    ``store_grad=True``), and evaluates
     ``value_fn`` instead where that value is not finite (before the first step). For a
     deterministic objective this saves one evaluation per iteration. Complex gradients
     are the real pair's (the conjugate of ``jax.grad``'s).

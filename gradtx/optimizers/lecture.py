@@ -4,7 +4,7 @@ Every alias is the unified update Δθ_t = −α_t / √(G_t + ε) · M_t with a
 particular choice of factors; the docstrings give the chain and (α_t, G_t, M_t).
 
 ``learning_rate`` is a number α ≥ 0 or a schedule t ↦ α_t everywhere (see
-:func:`gradtx.scale_by_learning_rate`). ``weight_decay`` λ, where accepted, is
+[`gradtx.scale_by_learning_rate`][]). ``weight_decay`` λ, where accepted, is
 L2 regularization (g ← g + λθ before the preconditioner) except in ``adamw``,
 where it is decoupled (added after it). Momentum parts take
 ``lr_inside_velocity``: ``False`` (default) is torch's form v ← ρv + g,

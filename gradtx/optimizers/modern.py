@@ -1,10 +1,10 @@
 """Optimizers people reach for today, each a short named chain of building blocks.
 
 ``learning_rate`` is a number α ≥ 0 or a schedule t ↦ α_t everywhere (see
-:func:`gradtx.scale_by_learning_rate`); ``weight_decay`` λ is decoupled (added
+[`gradtx.scale_by_learning_rate`][]); ``weight_decay`` λ is decoupled (added
 after the preconditioner, then scaled by α_t, as in AdamW) unless said
 otherwise; ``mask`` selects the leaves it applies to (``True`` = decayed, see
-:mod:`gradtx.wrappers`). ``mu_dtype`` and ``nu_dtype`` choose the storage
+[`gradtx.wrappers`][]). ``mu_dtype`` and ``nu_dtype`` choose the storage
 dtypes of the first and second moments independently; the arithmetic is
 float32 or wider whatever they are.
 """
@@ -116,7 +116,7 @@ def lars(
 ) -> GradientTransformation:
     """LARS (You et al. 2017, Alg. 1): momentum SGD with a local learning rate per layer.
 
-    Chain: [masked](scale_by_trust_ratio(η, ε, λ), mask) → scale_by_learning_rate(γ)
+    Chain: ``[masked](scale_by_trust_ratio(η, ε, λ), mask)`` → scale_by_learning_rate(γ)
     → [trace(m, nesterov)].
 
         λ_l = η ‖w‖ / (‖∇L‖ + β ‖w‖ + ε),   v ← m v + γ_t λ_l (∇L + β w),   w ← w − v
@@ -166,9 +166,9 @@ def adafactor(
         U = g / √V̂,   Û = U / max(1, RMS(U)/d),   Δθ = −ρ_t max(ε2, RMS(θ)) Û
 
     ``learning_rate=None`` is the paper's relative step ρ_t = min(10⁻², 1/√t)
-    (:func:`adafactor_relative_step`); optax's ``learning_rate=None`` means no
-    step-size factor at all (ρ_t = 1), so pass a number or schedule when
-    comparing. With a constant ρ the chain equals optax's ``adafactor``; optax
+    ([`adafactor_relative_step`][gradtx.adafactor_relative_step]); optax's
+    ``learning_rate=None`` means no step-size factor at all (ρ_t = 1), so pass a number or
+    schedule when comparing. With a constant ρ the chain equals optax's ``adafactor``; optax
     applies ρ before momentum (the lecture's form) and adds λθ after ρ
     (unscaled by it), gradtx before (scaled, as AdamW).
     """

@@ -1,8 +1,8 @@
 """Sign-based and step-size optimizers, each a short named chain of building blocks.
 
 ``learning_rate`` is a number α ≥ 0 or a schedule t ↦ α_t where the docstring says
-so (see :func:`gradtx.scale_by_learning_rate`); the blocks are in
-:mod:`gradtx.blocks.sign_and_steps`. Argument names and defaults are optax's (0.2.8);
+so (see [`gradtx.scale_by_learning_rate`][]); the blocks are in
+``gradtx.blocks.sign_and_steps``. Argument names and defaults are optax's (0.2.8);
 each docstring says where the computation differs from optax's or torch's.
 """
 
@@ -84,7 +84,7 @@ def rprop(
     """Rprop (Riedmiller & Braun 1993) without weight backtracking, as torch's ``Rprop``.
 
     Chain: scale_by_rprop(Δ_0, η⁻, η⁺, Δ_min, Δ_max) → scale(−1): Δθ = −sign(g) Δ with
-    per-coordinate step sizes Δ (see :func:`~gradtx.blocks.sign_and_steps.scale_by_rprop`);
+    per-coordinate step sizes Δ (see [`scale_by_rprop`][gradtx.scale_by_rprop]);
     ``learning_rate`` is Δ_0, the initial step size (a number).
 
     torch's ``Rprop(lr, etas=(η⁻, η⁺), step_sizes=(Δ_min, Δ_max))`` gives the same
@@ -186,7 +186,7 @@ def sm3(learning_rate: ScalarOrSchedule, momentum: float | None = 0.9) -> Gradie
         m ← ρ m + (1 − ρ) g / √(ν + 1e-8),   Δθ = −α_t m
 
     Chain: scale_by_sm3(b1=ρ) → scale_by_learning_rate(α), with the rows/columns cover
-    (see :func:`~gradtx.blocks.sign_and_steps.scale_by_sm3`). As optax's ``sm3``;
+    (see [`scale_by_sm3`][gradtx.scale_by_sm3]). As optax's ``sm3``;
     ``momentum=None`` (or 0) turns the momentum off.
     """
     owner = "sm3"

@@ -4,7 +4,7 @@
 
 ``unified`` builds an optimizer from a named choice of G (the preconditioner)
 and M (the momentum), plus α, the place of ε and the decays. Every alias in
-:mod:`gradtx.optimizers.lecture` equals one ``unified`` construction.
+``gradtx.optimizers.lecture`` equals one ``unified`` construction.
 """
 
 from __future__ import annotations
@@ -76,11 +76,11 @@ def unified(
         v ← ρv + g, θ ← θ − α_t v.
       weight_decay: λ; L2 (g ← g + λθ before G) unless ``decoupled_weight_decay``.
       decoupled_weight_decay: add λθ after G, as AdamW.
-      weight_decay_mask: where decay applies (see :func:`gradtx.add_decayed_weights`).
+      weight_decay_mask: where decay applies (see [`gradtx.add_decayed_weights`][]).
       **preconditioner_args: passed to the preconditioner's building block, for
         example ``b1``, ``b2``, ``eps``, ``eps_root``, ``decay``, ``centered``.
         For ``"nadam"``, NAdam's momentum schedule ψ is ``nadam_momentum_decay``
-        (default 4e-3 as :func:`gradtx.nadam`; ``None`` for the constant μ_t = ρ1),
+        (default 4e-3 as [`gradtx.nadam`][]; ``None`` for the constant μ_t = ρ1),
         since ``momentum_decay`` here is the ρ of M.
     """
     owner = "unified"

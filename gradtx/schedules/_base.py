@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from gradtx._optional import optional_import
 from gradtx.schedules import _checks
 
 if TYPE_CHECKING:
@@ -115,8 +116,8 @@ def step_divmod(step: Step, k: int) -> tuple[Step, Step]:
         return divmod(step, k)
     if k > step_limit(step):
         return jnp.zeros_like(step), step
-    k = _lift(k, step)
-    return jnp.floor_divide(step, k), jnp.remainder(step, k)
+    divisor = _lift(k, step)
+    return jnp.floor_divide(step, divisor), jnp.remainder(step, divisor)
 
 
 def to_float(x: Step | float) -> jax.Array:
@@ -165,14 +166,16 @@ def fraction(num: Step | float, den: float) -> jax.Array:
     return jnp.clip(quotient(num, den), 0.0, 1.0)
 
 
-def remaining(step: Step, total: int, end: int | None = None) -> jax.Array:
+def remaining(step: Step, total: float, end: int | None = None) -> jax.Array:
     """(E − min(t, E)) / T in [0, 1]: the fraction of T steps still to go before step E.
 
     E = ``end`` ≤ T defaults to T, giving (T − min(t, T)) / T, exactly 0 from T on. The
     numerator is an exact integer, so the value is right for any t and T (for an array
     step and an E past its dtype's maximum, which the step never reaches: E / T − t / T).
+    A fractional T (one-cycle's fall) comes with an integer E.
     """
-    end = total if end is None else end
+    if end is None:
+        end = int(total)
     if isinstance(step, int):
         return fraction(end - min(step, end), total)
     if end > step_limit(step):
@@ -247,10 +250,8 @@ class Schedule(abc.ABC):
         "learning rate" and titled with the schedule's ``repr``. Needs
         matplotlib (the ``plot`` extra).
         """
-        try:
+        with optional_import("matplotlib", "Schedule.plot"):
             import matplotlib.pyplot as plt
-        except ImportError as err:
-            raise ImportError("Schedule.plot needs matplotlib: pip install 'gradtx[plot]'") from err
         values = self.values(n)
         if ax is None:
             _, ax = plt.subplots()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -35,8 +36,8 @@ def _check_schedule(schedule: object, name: str, value: object) -> None:
 class join(Schedule):
     """Schedules one after another, each restarted at its boundary.
 
-    α_t = schedules[0](t) for t < boundaries[0], and
-    α_t = schedules[i](t − boundaries[i-1]) for boundaries[i-1] ≤ t < boundaries[i].
+    ``α_t = schedules[0](t)`` for ``t < boundaries[0]``, and
+    ``α_t = schedules[i](t − boundaries[i-1])`` for ``boundaries[i-1] ≤ t < boundaries[i]``.
     Equals ``optax.join_schedules``. The boundaries are compared with the step exactly,
     and each schedule gets the exact shifted step (a Python int for a Python int step,
     of any size; for an array step, schedules past its dtype's maximum are never reached).
@@ -48,8 +49,8 @@ class join(Schedule):
         increasing non-negative integers.
     """
 
-    schedules: tuple[ScheduleLike, ...]
-    boundaries: tuple[int, ...]
+    schedules: Sequence[ScheduleLike]  # stored as a tuple
+    boundaries: Sequence[int]  # stored as a tuple
 
     def __post_init__(self) -> None:
         bounds = _checks.boundaries(self, "boundaries")

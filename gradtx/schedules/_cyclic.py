@@ -77,11 +77,12 @@ class cyclic(Schedule):
         k = self.step_size
         cycles, position = step_divmod(step, 2 * k)  # cycle − 1 and t mod 2k
         if isinstance(step, int):
-            rise = remaining(abs(position - k), k)
+            rise = remaining(abs(int(position) - k), k)
         elif k > step_limit(step):  # position = t < k: still on the first way up
             rise = fraction(position, k)
         else:
             rise = remaining(jnp.abs(step_minus(position, k)), k)
+        scale: jax.Array | float
         if self.mode == "triangular2":
             scale = decay_factor(0.5, cycles)
         elif self.mode == "exp_range":

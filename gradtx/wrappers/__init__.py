@@ -1,9 +1,17 @@
 """Wrappers: transforms that hold other transforms or watch the params.
 
-* :mod:`~gradtx.wrappers.groups` — parameter groups: ``masked``, ``partition``, ``freeze``;
-* :mod:`~gradtx.wrappers.accumulate` — gradient accumulation over micro-batches;
-* :mod:`~gradtx.wrappers.finite` — ``apply_if_finite``, NaN/Inf-safe steps;
-* :mod:`~gradtx.wrappers.averaging` — parameter EMA, Polyak averaging, lookahead.
+* parameter groups (``groups.py``): [`masked`][gradtx.wrappers.masked],
+  [`partition`][gradtx.wrappers.partition], [`freeze`][gradtx.wrappers.freeze];
+* gradient accumulation over micro-batches (``accumulate.py``):
+  [`accumulate_gradients`][gradtx.wrappers.accumulate_gradients];
+* NaN/Inf-safe steps (``finite.py``): [`apply_if_finite`][gradtx.wrappers.apply_if_finite];
+* averaged params (``averaging.py``): [`param_ema`][gradtx.wrappers.param_ema],
+  [`polyak_average`][gradtx.wrappers.polyak_average], [`lookahead`][gradtx.wrappers.lookahead];
+* optax's other wrappers (``optax_extras.py``): [`MultiSteps`][gradtx.wrappers.MultiSteps],
+  [`apply_every`][gradtx.wrappers.apply_every],
+  [`inject_hyperparams`][gradtx.wrappers.inject_hyperparams], … .
+
+Every name is also exported at the top level (``gradtx.masked`` is ``gradtx.wrappers.masked``).
 
 Mask polarity
 -------------
@@ -25,7 +33,7 @@ they differ. ``partition`` takes labels in the same forms.
 
 Steps
 -----
-A wrapper passes its chain's step (see :mod:`gradtx.core.base`) to the
+A wrapper passes its chain's step (see ``gradtx.core.base``) to the
 transforms it holds, except where it changes how often they run:
 ``accumulate_gradients`` and ``apply_if_finite`` hold the inner transform's
 own step counter — the number of updates it has emitted — so schedules and
@@ -43,3 +51,87 @@ Edges
   ``None`` updates; wrappers that need the params ask for them only when the
   updates have leaves.
 """
+
+# ruff: noqa: I001  (imports are grouped by concept, not alphabetically)
+
+# Parameter groups.
+from gradtx.wrappers.groups import (
+    MaskedNode,
+    MaskedState,
+    PartitionState,
+    freeze,
+    is_spec_function,
+    masked,
+    partition,
+)
+
+# Gradient accumulation.
+from gradtx.wrappers.accumulate import AccumulateState, accumulate_gradients
+
+# NaN/Inf-safe steps.
+from gradtx.wrappers.finite import ApplyIfFiniteState, apply_if_finite
+
+# Averaged params.
+from gradtx.wrappers.averaging import (
+    LookaheadState,
+    ParamAverageState,
+    lookahead,
+    param_ema,
+    polyak_average,
+)
+
+# optax's other wrappers.
+from gradtx.wrappers.optax_extras import (
+    ApplyEvery,
+    ConditionallyMaskState,
+    ConditionallyTransformState,
+    InjectHyperparamsState,
+    MultiSteps,
+    MultiStepsState,
+    apply_every,
+    conditionally_mask,
+    conditionally_transform,
+    incremental_update,
+    inject_hyperparams,
+    periodic_update,
+    skip_large_updates,
+    skip_not_finite,
+)
+
+__all__ = [
+    # parameter groups
+    "masked",
+    "partition",
+    "freeze",
+    "is_spec_function",
+    "MaskedNode",
+    "MaskedState",
+    "PartitionState",
+    # gradient accumulation
+    "accumulate_gradients",
+    "AccumulateState",
+    # NaN/Inf-safe steps
+    "apply_if_finite",
+    "ApplyIfFiniteState",
+    # averaged params
+    "param_ema",
+    "polyak_average",
+    "lookahead",
+    "ParamAverageState",
+    "LookaheadState",
+    # optax's other wrappers
+    "MultiSteps",
+    "MultiStepsState",
+    "apply_every",
+    "ApplyEvery",
+    "conditionally_mask",
+    "ConditionallyMaskState",
+    "conditionally_transform",
+    "ConditionallyTransformState",
+    "incremental_update",
+    "periodic_update",
+    "inject_hyperparams",
+    "InjectHyperparamsState",
+    "skip_not_finite",
+    "skip_large_updates",
+]

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx.core.base import _increment
-from gradtx.core.tree import tree_zeros_like
+from gradtx.core.tree import on_params_mesh, tree_zeros_like
 
 __all__ = ["has_leaves", "increment_if", "unaliased", "zeros_like_output"]
 
@@ -66,6 +66,8 @@ def unaliased(state: Any, params: Any) -> Any:
     sharding), so the state can be donated (``jax.jit(..., donate_argnums=...)``),
     with or without the params. Other leaves are returned as they are: a state
     that aliases nothing costs nothing.
+    On params sharded on a mesh, leaves held elsewhere (the wrapper's counters)
+    are put on it, replicated (``gradtx.core.tree.on_params_mesh``).
     """
     seen: set[Any] = set()
     for leaf in jax.tree.leaves(params):
@@ -79,4 +81,4 @@ def unaliased(state: Any, params: Any) -> Any:
         seen.update(buffers)
         return leaf
 
-    return jax.tree.map(fresh, state)
+    return on_params_mesh(jax.tree.map(fresh, state), params)

@@ -33,7 +33,7 @@ class AccumulateState(NamedTuple):
     """
 
     micro_step: jax.Array
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     grad_sum: Any
     inner_state: Any
 

@@ -1,7 +1,7 @@
 """Averages of the params: EMA, Polyak averaging, and lookahead.
 
 These average the **params** θ_t, not the updates (for a moving average of
-the updates, the momentum M_t, see :func:`gradtx.ema`).
+the updates, the momentum M_t, see [`gradtx.ema`][]).
 
 ``param_ema`` and ``polyak_average`` pass the updates through unchanged and
 keep the average in their state. They compute the new params as θ + u from
@@ -72,7 +72,7 @@ def _copy(params: Any, dtype: Any = None) -> Any:
     return jax.tree.map(copy, params)
 
 
-def _averaging(owner: str, hyper: HyperParams, weight: Callable[[dict, Any], Any],
+def _averaging(owner: str, hyper: HyperParams, weight: Callable[[dict[str, Any], Any], Any],
                accumulator_dtype: Any, uses_step: bool) -> GradientTransformation:
     """A_t = A_{t−1} + w_t (θ_t − A_{t−1}), θ_t = θ_{t−1} + u; the updates pass unchanged.
 

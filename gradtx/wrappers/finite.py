@@ -28,7 +28,7 @@ class ApplyIfFiniteState(NamedTuple):
     notfinite_count: jax.Array
     last_finite: jax.Array
     total_notfinite: jax.Array
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     inner_state: Any
 
 

@@ -9,7 +9,7 @@ Polarity (the same everywhere in gradtx): ``True`` in a mask selects a leaf.
   the transform of its label.
 
 The transforms held by ``masked`` and ``partition`` see only their own leaves:
-the others are replaced by :class:`MaskedNode`, an empty subtree, so no state
+the others are replaced by [`MaskedNode`][gradtx.MaskedNode], an empty subtree, so no state
 is allocated for them. They all read the one step counter of the chain they
 sit in (schedules in different groups stay in step).
 
@@ -31,7 +31,13 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
-from jax.tree_util import keystr, tree_flatten_with_path, tree_structure, treedef_is_leaf
+from jax.tree_util import (
+    PyTreeDef,
+    keystr,
+    tree_flatten_with_path,
+    tree_structure,
+    treedef_is_leaf,
+)
 
 from gradtx.core.base import EmptyState, GradientTransformation, Part, expect_state, stepped
 from gradtx.core.lift import leaf_structs
@@ -80,7 +86,7 @@ class PartitionState(NamedTuple):
 
     states: dict[Hashable, Any]
 
-    def __getitem__(self, label: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, label: Any) -> Any:
         return self.states[label]
 
 
@@ -91,7 +97,9 @@ class _Groups:
     reference; ``split`` and ``join`` go between a tree and those subtrees.
     """
 
-    def __init__(self, spec: Any, ref: Any, owner: str, what: str):
+    _treedef: PyTreeDef
+
+    def __init__(self, spec: Any, ref: Any, owner: str, what: str) -> None:
         tree = spec(ref) if is_spec_function(spec) else spec
         flat, self._treedef = tree_flatten_with_path(tree)
         self.paths = [keystr(path) or "<root>" for path, _ in flat]
@@ -108,7 +116,7 @@ class _Groups:
         return self._treedef.unflatten(subtrees)
 
     def select(self, tree: Any, keep: list[bool]) -> Any:
-        """``tree`` with the subtrees not kept replaced by :class:`MaskedNode`."""
+        """``tree`` with the subtrees not kept replaced by [`MaskedNode`][gradtx.MaskedNode]."""
         return self.join([s if k else MaskedNode() for s, k in zip(self.split(tree), keep,
                                                                     strict=True)])
 
@@ -155,9 +163,9 @@ class _Selection:
     of flat params), with the two operations the wrappers need: ``select`` the part of
     a tree with some values, and ``merge`` transformed parts back into the updates.
 
-    On a tree the unselected subtrees become :class:`MaskedNode`; on
-    :class:`~gradtx.flat.FlatParams` the selection is a ``FlatParams`` of the kept
-    leaves (free when the buckets follow the selection, see :mod:`gradtx.core.subsets`).
+    On a tree the unselected subtrees become [`MaskedNode`][gradtx.MaskedNode]; on
+    [`FlatParams`][gradtx.flat.FlatParams] the selection is a ``FlatParams`` of the kept
+    leaves (free when the buckets follow the selection, see ``gradtx.core.subsets``).
     """
 
     def __init__(self, groups_of: Callable[[Any], _Groups], ref: Any):
@@ -193,7 +201,7 @@ def _check_spec(owner: str, name: str, spec: Any) -> None:
         raise TypeError(f"{owner}: {name} must be a tree or a function of the params, got None")
 
 
-def _wrapper(init: Callable, update: Callable, owner: str, uses_step: bool
+def _wrapper(init: Callable[..., Any], update: Callable[..., Any], owner: str, uses_step: bool
              ) -> GradientTransformation:
     return stepped(init, update, owner) if uses_step else GradientTransformation(init, update)
 
@@ -203,7 +211,7 @@ def masked(inner: GradientTransformation, mask: Mask) -> GradientTransformation:
 
         u_i ← inner(u)_i  where mask_i,      u_i ← u_i  elsewhere
 
-    ``inner`` sees only the selected leaves (the others are :class:`MaskedNode`),
+    ``inner`` sees only the selected leaves (the others are [`MaskedNode`][gradtx.MaskedNode]),
     so its state exists for them alone; global quantities it computes (a
     global norm, for example) are over the selected leaves. Inside a chain,
     ``inner`` reads the chain's step.
@@ -211,8 +219,8 @@ def masked(inner: GradientTransformation, mask: Mask) -> GradientTransformation:
     Args:
       inner: the transform to apply (gradtx or optax).
       mask: a tree of bools like the params (or a prefix of it), or a function
-        of the params returning one (see :func:`is_spec_function`); ``True``
-        selects.
+        of the params returning one (see
+        [`is_spec_function`][gradtx.wrappers.is_spec_function]); ``True`` selects.
     """
     owner = "masked"
     _check_spec(owner, "mask", mask)
@@ -246,18 +254,19 @@ def partition(
         u_i ← T_{label(i)}(u)_i
 
     Each transform sees only the leaves with its label (the others are
-    :class:`MaskedNode`) and keeps state for them alone. All of them read the
+    [`MaskedNode`][gradtx.MaskedNode]) and keeps state for them alone. All of them read the
     one step counter of the chain, so a schedule in one group and a bias
     correction in another stay in step.
 
     Args:
       transforms_by_label: ``{label: transform}``.
       labels: a tree of labels like the params (or a prefix of it), or a
-        function of the params returning one (see :func:`is_spec_function`). A
-        label without a transform raises ``ValueError`` naming its path.
+        function of the params returning one (see
+        [`is_spec_function`][gradtx.wrappers.is_spec_function]). A label without a
+        transform raises ``ValueError`` naming its path.
 
-    The state is :class:`PartitionState`; ``state.states[label]`` is the state
-    of that label's transform.
+    The state is [`PartitionState`][gradtx.wrappers.PartitionState];
+    ``state.states[label]`` is the state of that label's transform.
     """
     owner = "partition"
     if not isinstance(transforms_by_label, Mapping) or not transforms_by_label:
@@ -307,8 +316,8 @@ def freeze(mask: Mask) -> GradientTransformation:
 
     Args:
       mask: a tree of bools like the params (or a prefix of it), or a function
-        of the params returning one (see :func:`is_spec_function`); ``True``
-        freezes.
+        of the params returning one (see
+        [`is_spec_function`][gradtx.wrappers.is_spec_function]); ``True`` freezes.
     """
     owner = "freeze"
     _check_spec(owner, "mask", mask)

@@ -4,7 +4,7 @@
 ``incremental_update`` and ``periodic_update``.
 
 They hold their inner transforms as every gradtx wrapper does (through
-:class:`gradtx.core.base.Part`): an inner transform receives the extra keyword
+``gradtx.core.base.Part``): an inner transform receives the extra keyword
 arguments its update accepts, and a step-consuming gradtx transform receives as
 its step the number of times it has actually run, so its schedules and bias
 corrections advance only with real updates. Counters are int32 and saturate at
@@ -55,7 +55,7 @@ def _check_int(owner: str, name: str, value: Any, low: int = 1) -> None:
         raise TypeError(f"{owner}: {name} must be an int, got {type(value).__name__} {value!r}")
     if value < low:
         raise ValueError(f"{owner}: {name} must be in [{low}, inf), got {value!r}")
-    if value > _INT32_MAX:
+    if int(value) > _INT32_MAX:
         raise ValueError(f"{owner}: {name} must be at most 2**31 - 1 (counters are int32), "
                          f"got {value!r}")
 
@@ -78,7 +78,7 @@ def _check_bool(owner: str, name: str, value: Any) -> None:
 class ApplyEvery(NamedTuple):
     """The state of ``apply_every``: ``count`` in [0, k) and the running sum ``grad_acc``."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     grad_acc: Any
 
 
@@ -87,7 +87,7 @@ def apply_every(k: int = 1) -> GradientTransformation:
 
         c = count mod k,   A ← [c ≠ 0] · A + u,   u ← A if c = k − 1 else 0
 
-    Unlike :class:`MultiSteps` (or :func:`gradtx.accumulate_gradients`) it
+    Unlike [`MultiSteps`][gradtx.MultiSteps] (or [`gradtx.accumulate_gradients`][]) it
     does not hold the rest of the optimizer: transforms chained before it
     still update their state on every call. ``A`` is stored in the params' dtypes.
 
@@ -128,15 +128,16 @@ class ConditionallyTransformState(NamedTuple):
 
     inner_state: Any
     step: jax.Array
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
 
 
 class ConditionallyMaskState(NamedTuple):
-    """The state of ``conditionally_mask``; fields as in :class:`ConditionallyTransformState`."""
+    """The state of ``conditionally_mask``; fields as in
+    [`ConditionallyTransformState`][gradtx.wrappers.ConditionallyTransformState]."""
 
     step: jax.Array
     inner_state: Any
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
 
 
 def _conditional(owner: str, inner: Any, should_transform_fn: Any, forward_extra_args: Any,
@@ -184,7 +185,7 @@ def conditionally_transform(
     ``step`` is the number of previous calls (int32); with
     ``forward_extra_args`` the extra keyword arguments of ``update`` are passed
     to ``f`` as well. The inner update runs only when applied (``lax.cond``).
-    To emit zeros instead of the updates, use :func:`conditionally_mask`.
+    To emit zeros instead of the updates, use [`conditionally_mask`][gradtx.conditionally_mask].
     """
     return _conditional("conditionally_transform", inner, should_transform_fn,
                         forward_extra_args, ConditionallyTransformState, mask=False)
@@ -199,8 +200,8 @@ def conditionally_mask(
 
         (u, s) ← inner(u, s)   if f(step) else   (0, s)
 
-    Arguments as in :func:`conditionally_transform`; the zeros have the dtypes
-    of the updates ``inner`` would return.
+    Arguments as in [`conditionally_transform`][gradtx.conditionally_transform]; the zeros
+    have the dtypes of the updates ``inner`` would return.
     """
     return _conditional("conditionally_mask", inner, should_transform_fn,
                         forward_extra_args, ConditionallyMaskState, mask=True)
@@ -219,7 +220,7 @@ def incremental_update(new_tensors: Any, old_tensors: Any, step_size: Any) -> An
                                            or hasattr(step_size, "dtype")):
         raise TypeError(f"{owner}: step_size must be a number, got "
                         f"{type(step_size).__name__} {step_size!r}")
-    if isinstance(step_size, numbers.Real) and not 0 <= step_size <= 1:
+    if isinstance(step_size, numbers.Real) and not 0 <= float(step_size) <= 1:
         raise ValueError(f"{owner}: step_size must be in [0.0, 1.0], got {step_size!r}")
     return jax.tree.map(
         lambda new, old: None if new is None else step_size * new + (1.0 - step_size) * old,
@@ -241,7 +242,9 @@ def periodic_update(new_tensors: Any, old_tensors: Any, steps: Any, update_perio
 # ---------------------------------------------------------------------------- MultiSteps
 
 
-def skip_not_finite(updates: Any, gradient_step: Any, params: Any) -> tuple[jax.Array, dict]:
+def skip_not_finite(
+    updates: Any, gradient_step: Any, params: Any
+) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Skip a mini-step whose updates hold an inf or a NaN (for ``MultiSteps``).
 
     Returns ``(should_skip, {"should_skip", "num_not_finite"})`` where
@@ -256,7 +259,7 @@ def skip_not_finite(updates: Any, gradient_step: Any, params: Any) -> tuple[jax.
 
 
 def skip_large_updates(updates: Any, gradient_step: Any, params: Any,
-                       max_squared_norm: Any) -> tuple[jax.Array, dict]:
+                       max_squared_norm: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Skip a mini-step unless ‖u‖² = Σ |u|² < ``max_squared_norm`` (NaN ‖u‖² skips too).
 
     Returns ``(should_skip, {"should_skip", "norm_squared"})``.
@@ -284,7 +287,7 @@ class MultiStepsState(NamedTuple):
     skip_state: Any = ()
 
 
-def _no_skip(*args: Any, **kwargs: Any) -> tuple[jax.Array, tuple]:
+def _no_skip(*args: Any, **kwargs: Any) -> tuple[jax.Array, tuple[()]]:
     del args, kwargs
     return jnp.array(False), ()
 
@@ -306,8 +309,8 @@ class MultiSteps:
       opt: the wrapped optimizer (any transform).
       every_k_schedule: k, an int in [1, 2³¹ − 1], or a function of the gradient step.
       use_grad_mean: average (True) or sum (False) the mini-step gradients.
-      should_skip_update_fn: ``None``, :func:`skip_not_finite`, a partial of
-        :func:`skip_large_updates`, or any function returning
+      should_skip_update_fn: ``None``, [`skip_not_finite`][gradtx.skip_not_finite], a partial of
+        [`skip_large_updates`][gradtx.skip_large_updates], or any function returning
         ``(bool scalar, skip_state)``.
       accumulator_dtype: storage dtype of A for the floating leaves (float32, as optax).
     """
@@ -321,7 +324,7 @@ class MultiSteps:
         use_grad_mean: bool = True,
         should_skip_update_fn: Callable[..., Any] | None = None,
         accumulator_dtype: Any = jnp.float32,
-    ):
+    ) -> None:
         owner = self._owner
         if not callable(every_k_schedule):
             _check_int(owner, "every_k_schedule", every_k_schedule)
@@ -435,7 +438,7 @@ class InjectHyperparamsState(NamedTuple):
     ``inner_state``: the inner transform's state.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     hyperparams: dict[str, Any]
     inner_state: Any
 

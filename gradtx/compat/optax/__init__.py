@@ -7,6 +7,8 @@ can differ, is listed in docs/migrating.md.
 
 # ruff: noqa: F401  (re-exports)
 
+from typing import Any
+
 from gradtx.blocks.constraints import add_decayed_weights, clip_by_global_norm
 from gradtx.blocks.constraints import clip as _clip
 from gradtx.blocks.extras import (
@@ -112,27 +114,39 @@ multi_transform = partition
 GradientTransformationExtraArgs = GradientTransformation
 
 
-def clip(max_delta):
+def clip(max_delta: float) -> GradientTransformation:
     """optax.clip: u ← clip(u, −δ, δ)."""
     return _clip(max_delta)
 
 
-def scale(step_size):
+def scale(step_size: float) -> GradientTransformation:
     """optax.scale: u ← c · u."""
     return _scale(step_size)
 
 
-def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *, nesterov=False):
+def scale_by_adam(
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    mu_dtype: Any = None,
+    *,
+    nesterov: bool = False,
+) -> GradientTransformation:
     """optax.scale_by_adam (``mu_dtype`` positional, as optax)."""
     return _adam(b1, b2, eps, eps_root, nesterov=nesterov, mu_dtype=mu_dtype)
 
 
-def scale_by_rms(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True):
+def scale_by_rms(
+    decay: float = 0.9, eps: float = 1e-8, initial_scale: float = 0.0, eps_in_sqrt: bool = True
+) -> GradientTransformation:
     """optax.scale_by_rms: ε inside the root by default."""
     eps_, eps_root = (0.0, eps) if eps_in_sqrt else (eps, 0.0)
     return _rms(decay, eps_, eps_root, False, initial_scale)
 
 
-def scale_by_rss(initial_accumulator_value=0.1, eps=1e-7):
+def scale_by_rss(
+    initial_accumulator_value: float = 0.1, eps: float = 1e-7
+) -> GradientTransformation:
     """optax.scale_by_rss: accumulator from 0.1, ε inside the root."""
     return _rss(0.0, eps, initial_accumulator_value)

@@ -243,6 +243,7 @@ class exponential_bounded(Schedule):
     def __call__(self, step: ArrayLike) -> jax.Array:
         step = as_step(step)
         begin = self.transition_begin
+        shifted: int | jax.Array
         if isinstance(step, int):
             shifted = max(step - begin, 0)
         elif begin > step_limit(step):
@@ -261,6 +262,7 @@ class exponential_bounded(Schedule):
         if rate == 1.0 or init == 0.0:
             value = init * ones
         else:  # end is given: grow up to end (stay at init if end ≤ init)
+            assert end is not None  # __post_init__ requires end_value when decay_rate > 1
             cap = math.log(end / init) if end > init else 0.0
             value = init * jnp.exp(jnp.minimum(to_float(exponent) * math.log(rate), cap))
         return value if end is None else jnp.minimum(value, end)
@@ -405,7 +407,7 @@ def piecewise_interpolate_schedule(
 
 
 def join_schedules(schedules: Sequence[ScheduleLike], boundaries: Sequence[int]) -> Schedule:
-    """schedules[i](t − boundaries[i-1]) for boundaries[i-1] ≤ t < boundaries[i] (optax's)."""
+    """``schedules[i](t − boundaries[i-1])`` for boundaries[i-1] ≤ t < boundaries[i] (optax's)."""
     return _join(schedules, boundaries)
 
 

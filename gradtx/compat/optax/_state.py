@@ -16,6 +16,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.tree_util import PyTreeDef
 
 __all__ = ["state_from_optax", "state_to_optax"]
 
@@ -82,7 +83,8 @@ def _fill(target: Any, source: dict[str, list[Any]], count: Any, what: str) -> A
                              "states made for the same optimizer?")
         new = values[used[field]]
         used[field] += 1
-        if jax.tree.structure(new) != jax.tree.structure(old) or any(
+        new_treedef: PyTreeDef = jax.tree.structure(new)
+        if new_treedef != jax.tree.structure(old) or any(
                 jnp.shape(a) != jnp.shape(b)
                 for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(old), strict=True)):
             raise ValueError(f"{what}: {field!r} of the source does not match the target's "
