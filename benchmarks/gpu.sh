@@ -23,6 +23,6 @@ if [[ "${1:-}" == "--smoke" ]]; then
   exit 0
 fi
 "$python" -c "import jax; print(jax.devices())"
-"$python" train_step.py --models 23x256,166x64 --repeats 31 --json "$out/train_step.json"
+"$python" train_step.py --models 23x256,166x64,tables996 --repeats 31 --json "$out/train_step.json"
 "$python" step_time.py --optimizers adamw,clip_adamw --trees many_small,transformer,gpt2_small \
   --repeats 31 --compile-leaves 1000 --compile-timeout 240 --json "$out/step_time.json"

@@ -8,6 +8,14 @@ residual blocks ``h ← h + W2 · gelu(W1 · LayerNorm(h) + b1) + b2``, a final
 LayerNorm and a linear head; 6 leaves per block + 6, so ``B = 23`` gives 144
 leaves and ``B = 166`` gives 1002. Mean squared error on a fixed random batch.
 
+The ~1000-leaf model is an embedding-table model (``tablesN``): ``N`` tables of
+32 × 4 (one per categorical feature, as in recommendation and tabular models),
+each looked up with its own integer column of the batch, the lookups
+concatenated and passed through two GELU dense layers of width 64 and a linear
+head; ``N + 6`` leaves, so ``tables996`` has 1002. It has the leaf count of a
+large model with few operations per leaf, so that XLA:CPU compiles it in under
+a minute on 2 cores (the 166-block MLP does not, see below).
+
 Each training step is one ``jax.jit`` with the params and the optimizer
 state donated, and is built six ways:
 
@@ -37,12 +45,14 @@ The optimizer's overhead is reported as (variant − fwd+bwd) / fwd+bwd, in %,
 for step time and for compile time (trace + lower + compile).
 
 ``--quick``: the 144-leaf model only, 2 warmup calls and 15 rounds, one
-compile each. The full run: 144 leaves at width 256 and 504 leaves at width 64,
-3 warmup calls and 31 rounds, one compile each. XLA:CPU's compile time grows
-about quadratically with the model's op count whatever the width (40 blocks
-13–16 s, 80 blocks 60–87 s, 166 blocks 417 s for fwd+bwd alone on 2 cores), so
-the 1002-leaf model (``--models 166x64``) is left to accelerators and patient
-runs. ``--compile-rounds N`` compiles each variant N times, alternating the
+compile each. The full run: 144 leaves at width 256, 504 leaves at width 64 and
+the 1002-leaf table model, 3 warmup calls and 31 rounds, one compile each.
+XLA:CPU's compile time of the MLP grows about quadratically with its op count
+whatever the width (20 blocks 2.2 s, 40 blocks 6–10 s, 80 blocks 55–87 s, 166
+blocks 417 s for fwd+bwd alone on 2 cores; a profile of the 80-block compile
+spends a quarter of it in LLVM's scoped-alias analysis, and turning XLA's alias
+metadata off does not shorten it), so the 1002-leaf MLP (``--models 166x64``)
+is left to accelerators and patient runs. ``--compile-rounds N`` compiles each variant N times, alternating the
 order, and reports the medians; ``--models 23x256`` picks the models.
 
 Runs unchanged on CPU or GPU: ``jax.devices()`` is printed first.
@@ -82,7 +92,16 @@ SGD_LR = 1e-3
 
 VARIANTS = ("fwd+bwd", "gradtx", "optax", "gradtx-flat", "gradtx-flat-hybrid", "gradtx-flatten")
 FLAT = ("gradtx-flat", "gradtx-flat-hybrid")
-MODELS = ((23, 256), (83, 64))  # (blocks, width): 144 leaves at width 256, 504 at width 64
+# (kind, blocks or tables, width): 144 leaves at width 256, 504 at width 64, 1002 tables model
+MODELS = (("mlp", 23, 256), ("mlp", 83, 64), ("tables", 996, 64))
+
+
+def parse_model(spec: str) -> tuple[str, int, int]:
+    """``"23x256"`` → a residual MLP of 23 blocks of width 256; ``"tables996"`` → 996 tables."""
+    if spec.startswith("tables"):
+        return "tables", int(spec.removeprefix("tables")), 64
+    blocks, width = spec.split("x")
+    return "mlp", int(blocks), int(width)
 
 
 # ----------------------------------------------------------------------------- model
@@ -124,7 +143,32 @@ def _apply_dense(h: jax.Array, p: dict[str, jax.Array]) -> jax.Array:
     return h @ p["kernel"] + p["bias"]
 
 
+TABLE_VOCAB, TABLE_DIM = 32, 4
+
+
+def init_tables(key: jax.Array, n_tables: int, width: int, d_out: int) -> dict[str, Any]:
+    """Params of the embedding-table model: ``n_tables`` tables of 32 × 4 + 3 dense layers."""
+    keys = jax.random.split(key, n_tables + 3)
+    return {
+        "tables": {f"t{i:04d}": jax.random.normal(keys[i], (TABLE_VOCAB, TABLE_DIM), jnp.float32)
+                   for i in range(n_tables)},
+        "dense1": _dense(keys[-3], n_tables * TABLE_DIM, width),
+        "dense2": _dense(keys[-2], width, width),
+        "head": _dense(keys[-1], width, d_out),
+    }
+
+
+def _forward_tables(params: dict[str, Any], x: jax.Array) -> jax.Array:
+    tables = params["tables"]
+    e = jnp.concatenate([tables[k][x[:, i]] for i, k in enumerate(sorted(tables))], axis=1)
+    h = jax.nn.gelu(_apply_dense(e, params["dense1"]))
+    h = jax.nn.gelu(_apply_dense(h, params["dense2"]))
+    return _apply_dense(h, params["head"])
+
+
 def forward(params: dict[str, Any], x: jax.Array) -> jax.Array:
+    if "tables" in params:
+        return _forward_tables(params, x)
     h = _apply_dense(x, params["input"])
     for name in sorted(k for k in params if k.startswith("block_")):
         p = params[name]
@@ -217,14 +261,23 @@ def compile_step(variant: str, params: Any, x: jax.Array, y: jax.Array) -> tuple
                       "total_s": t3 - t0}
 
 
-def measure_model(
-    n_blocks: int, width: int, batch: int, warmup: int, repeats: int, compile_rounds: int
-) -> dict[str, Any]:
-    key = jax.random.key(0)
+def make_data(kind: str, n: int, width: int, batch: int, key: jax.Array) -> tuple[Any, ...]:
+    """(params, x, y) of the residual MLP (``kind="mlp"``, ``n`` blocks) or of the
+    embedding-table model (``kind="tables"``, ``n`` tables, ``x`` integer indices)."""
     kp, kx, ky = jax.random.split(key, 3)
-    params = init_mlp(kp, n_blocks, width, width, width)
-    x = jax.random.normal(kx, (batch, width), jnp.float32)
     y = jax.random.normal(ky, (batch, width), jnp.float32)
+    if kind == "tables":
+        x = jax.random.randint(kx, (batch, n), 0, TABLE_VOCAB)
+        return init_tables(kp, n, width, width), x, y
+    x = jax.random.normal(kx, (batch, width), jnp.float32)
+    return init_mlp(kp, n, width, width, width), x, y
+
+
+def measure_model(
+    kind: str, n_blocks: int, width: int, batch: int, warmup: int, repeats: int,
+    compile_rounds: int
+) -> dict[str, Any]:
+    params, x, y = make_data(kind, n_blocks, width, batch, jax.random.key(0))
     n_leaves = len(jax.tree.leaves(params))
     n_params = sum(a.size for a in jax.tree.leaves(params))
 
@@ -250,7 +303,7 @@ def measure_model(
         runners[v] = run
     samples = time_interleaved(runners, repeats=repeats, warmup=warmup)
 
-    result: dict[str, Any] = {"blocks": n_blocks, "leaves": n_leaves, "params": int(n_params),
+    result: dict[str, Any] = {"model": kind, "blocks": n_blocks, "leaves": n_leaves, "params": int(n_params),
                               "width": width, "batch": batch, "variants": {}}
     for v in VARIANTS:
         stages = {k: statistics.median(s[k] for s in compile_samples[v])
@@ -260,12 +313,11 @@ def measure_model(
     return result
 
 
-def warm_caches(width: int, batch: int) -> None:
-    """Traces and compiles the three steps once on a one-block model (jnp's caches)."""
-    params = init_mlp(jax.random.key(1), 1, width, width, width)
-    x = jnp.zeros((batch, width), jnp.float32)
+def warm_caches(kind: str, width: int, batch: int) -> None:
+    """Traces and compiles every step once on a one-block (one-table) model (jnp's caches)."""
+    params, x, y = make_data(kind, 1, width, batch, jax.random.key(1))
     for v in VARIANTS:
-        compile_step(v, params, x, x)
+        compile_step(v, params, x, y)
 
 
 # ----------------------------------------------------------------------------- report
@@ -281,7 +333,7 @@ def report(results: list[dict[str, Any]]) -> None:
             step_over = None if v == "fwd+bwd" else 100 * (step / base["step"]["median_ms"] - 1)
             comp_over = None if v == "fwd+bwd" else 100 * (comp / base["compile"]["total_s"] - 1)
             rows.append([
-                f"{r['leaves']} leaves / {v}",
+                f"{r['leaves']} leaves{' (tables)' if r['model'] == 'tables' else ''} / {v}",
                 fmt_ms(step),
                 "-" if step_over is None else fmt_pct(step_over),
                 f"{d['compile']['trace_s'] + d['compile']['lower_s']:.2f}",
@@ -290,7 +342,8 @@ def report(results: list[dict[str, Any]]) -> None:
                 "-" if comp_over is None else fmt_pct(comp_over),
             ])
     print_table(
-        "Training step of a residual MLP: median step time and compile time; overhead = "
+        "Training step (residual MLP; embedding tables): median step time and compile "
+        "time; overhead = "
         "(variant - fwd+bwd) / fwd+bwd",
         ["model / variant", "step ms", "step overhead", "trace+lower s", "compile s",
          "total compile s", "compile overhead"],
@@ -311,8 +364,10 @@ def main() -> None:
                         help="the 144-leaf model only, 15 rounds, one compile each "
                              "(under a minute on 2 cores)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--models", help="comma-separated BLOCKSxWIDTH models (default "
-                                         "23x256,83x64 = 144 and 504 leaves; quick 23x256)")
+    parser.add_argument("--models", help="comma-separated models: BLOCKSxWIDTH residual MLPs "
+                                         "and tablesN (N embedding tables, width 64); default "
+                                         "23x256,83x64,tables996 = 144, 504 and 1002 leaves; "
+                                         "quick 23x256")
     parser.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
     parser.add_argument("--repeats", type=int, help="measured rounds (default 31; quick 15)")
     parser.add_argument("--warmup", type=int, help="warmup calls (default 3; quick 2)")
@@ -321,7 +376,7 @@ def main() -> None:
     args = parser.parse_args()
 
     quick = args.quick
-    models = ([tuple(int(v) for v in m.split("x")) for m in args.models.split(",")]
+    models = ([parse_model(m) for m in args.models.split(",")]
               if args.models else list(MODELS[:1] if quick else MODELS))
     repeats = args.repeats or (15 if quick else 31)
     warmup = args.warmup or (2 if quick else 3)
@@ -331,11 +386,13 @@ def main() -> None:
     print_environment(env)
     t_start = time.perf_counter()
     results = []
-    for n, width in models:
-        warm_caches(width, args.batch)
-        print(f"[{time.perf_counter() - t_start:5.1f} s] model with {n} blocks of width "
+    for kind, n, width in models:
+        warm_caches(kind, width, args.batch)
+        what = "tables" if kind == "tables" else "blocks"
+        print(f"[{time.perf_counter() - t_start:5.1f} s] model with {n} {what} of width "
               f"{width} ...", flush=True)
-        results.append(measure_model(n, width, args.batch, warmup, repeats, compile_rounds))
+        results.append(measure_model(kind, n, width, args.batch, warmup, repeats,
+                                     compile_rounds))
     report(results)
     elapsed = time.perf_counter() - t_start
     print(f"\ntotal {elapsed:.0f} s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -26,6 +27,24 @@ def _layout_in(state: Any) -> Layout | None:
         if isinstance(leaf, FlatParams):
             return leaf.layout
     return None
+
+
+def _flat_extra(extra: dict[str, Any], layout: Layout) -> dict[str, Any]:
+    """The extra arguments of a line search, seen from the flat buffers: ``grad`` raveled
+    into the layout, ``value_fn`` (written for the tree) called on the unraveled params."""
+    extra = dict(extra)
+    grad = extra.get("grad")
+    if grad is not None and not isinstance(grad, FlatParams):
+        extra["grad"] = FlatParams(layout.ravel(grad, what="flatten: grad"), layout)
+    value_fn = extra.get("value_fn")
+    if value_fn is not None:
+
+        @functools.wraps(value_fn)  # keeps value_fn's signature for its keyword arguments
+        def flat_value_fn(flat: FlatParams, *args: Any, **kwargs: Any) -> Any:
+            return value_fn(flat.unravel(), *args, **kwargs)
+
+        extra["value_fn"] = flat_value_fn
+    return extra
 
 
 def flatten(tx: GradientTransformation, *, group: Any = None) -> GradientTransformation:
@@ -56,7 +75,7 @@ def flatten(tx: GradientTransformation, *, group: Any = None) -> GradientTransfo
         flat_u = FlatParams(layout.ravel(updates, what="flatten: updates"), layout)
         flat_p = None if params is None else FlatParams(
             layout.ravel(params, what="flatten: params"), layout)
-        out, inner = tx.update(flat_u, state.inner_state, flat_p, **extra)
+        out, inner = tx.update(flat_u, state.inner_state, flat_p, **_flat_extra(extra, layout))
         return out.unravel(), FlattenState(inner)
 
     return GradientTransformation(init, update)

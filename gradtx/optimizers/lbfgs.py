@@ -15,8 +15,9 @@ keywords of optax's (0.2.8) ``GradientTransformationExtraArgs``::
 
 Other keywords that ``value_fn`` accepts (a batch, say) are passed on to it. L-BFGS and
 the line searches act on the whole parameter vector at once (global inner products),
-not array by array; every leaf of the params must be floating or complex, and the line
-searches need the params as a tree (not [`gradtx.flat`][]'s flat params). For complex
+not array by array; every leaf of the params must be floating or complex. On
+[`gradtx.flat`][]'s flat params ``value_fn`` takes the flat params (``f(flat.unravel())``);
+under [`flatten`][gradtx.flat.flatten] it takes the tree, as the user wrote it. For complex
 params the gradient is that of the real pair, ∂f/∂Re w + i ∂f/∂Im w (the conjugate of
 ``jax.grad``), as everywhere in gradtx: the line searches conjugate the gradients they
 compute, and their slopes are ⟨g, u⟩. For real params this is optax's arithmetic.
@@ -229,9 +230,6 @@ def _split_kwargs(
 
 
 def _needs_objective(owner: str, params: Any, value: Any, grad: Any, value_fn: Any) -> None:
-    if isinstance(params, FlatParams):
-        raise TypeError(f"{owner}: evaluates value_fn on the params tree; use it without "
-                        "gradtx.flat (flat params and flatten(...) are not supported)")
     if params is None or value is None or grad is None or value_fn is None:
         raise ValueError(f"{owner}: needs the params and the objective; call "
                          "update(grads, state, params, value=f(params), grad=grads, value_fn=f)")
@@ -720,7 +718,11 @@ def value_and_grad_from_state(
             v, g = jax.value_and_grad(value_fn)(p, *args, **kwargs)
             return jnp.asarray(v, stored.value.dtype), _conj(g)
 
-        return jax.lax.cond(jnp.isfinite(stored.value), lambda *_: (stored.value, stored.grad),
+        stored_grad = stored.grad
+        if isinstance(stored_grad, FlatParams) and not isinstance(params, FlatParams):
+            # The state of flatten(tx): the line search ran on flat buffers, f on the tree.
+            stored_grad = stored_grad.unravel()
+        return jax.lax.cond(jnp.isfinite(stored.value), lambda *_: (stored.value, stored_grad),
                             compute, params, fn_args, fn_kwargs)
 
     return value_and_grad
