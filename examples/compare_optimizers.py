@@ -55,16 +55,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--depth", type=int, default=2, help="hidden layers")
     args = p.parse_args(argv)
     epochs = args.epochs or DEFAULT_EPOCHS[args.dataset]
-    width = args.width
+    width, depth = args.width, args.depth
     if args.smoke:
-        epochs, width = 2, 32
+        epochs, width, depth = 2, 16, 1
 
     ds = load(args)
-    model = MLP(ds.x_train.shape[1], width, args.depth, ds.num_classes, rngs=nnx.Rngs(args.seed))
+    model = MLP(ds.x_train.shape[1], width, depth, ds.num_classes, rngs=nnx.Rngs(args.seed))
     params, loss_fn, eval_fn = functional(model)
     txs = optimizers(args.lr, args.momentum, args.adadelta_lr)
     print(f"{ds.name}: {len(ds.x_train)} training and {len(ds.x_test)} test images; "
-          f"MLP {args.depth}x{width}; batch {args.batch_size}, lr {args.lr}, {epochs} epochs")
+          f"MLP {depth}x{width}; batch {args.batch_size}, lr {args.lr}, {epochs} epochs")
 
     with tqdm(total=len(txs) * epochs, unit="epoch") as bar:
         def progress(name: str, epoch: int, loss: float) -> None:
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     figure.savefig(folder / "comparison.png", dpi=120)
     config = {"dataset": ds.name, "epochs": epochs, "batch_size": args.batch_size,
               "lr": args.lr, "momentum": args.momentum, "adadelta_lr": args.adadelta_lr,
-              "width": width, "depth": args.depth, "seed": args.seed}
+              "width": width, "depth": depth, "seed": args.seed}
     save_json(folder / "comparison.json", {"config": config, "runs": result.to_dict()})
     with open(folder / "comparison.csv", "w", newline="") as f:
         writer = csv.writer(f)

@@ -79,13 +79,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--width", type=int, default=64, help="hidden width")
     p.add_argument("--batch-size", type=int, default=64, help="examples per step")
     args = p.parse_args(argv)
-    steps = 20 if args.smoke else args.steps
+    steps, width = (20, 16) if args.smoke else (args.steps, args.width)
 
     data = load_digits()
     rng = np.random.default_rng(args.seed)
     batches = [rng.choice(len(data.x_train), args.batch_size, replace=False)
                for _ in range(steps)]
-    runs = {name: train(name == "flat", steps, args.width, args.seed, batches, data)
+    runs = {name: train(name == "flat", steps, width, args.seed, batches, data)
             for name in ("tree", "flat")}
     diff = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(
         jax.tree.leaves(runs["flat"][2]), jax.tree.leaves(runs["tree"][2]), strict=True))

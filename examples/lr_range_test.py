@@ -46,14 +46,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--width", type=int, default=64, help="units per hidden layer")
     p.add_argument("--depth", type=int, default=2, help="hidden layers")
     args = p.parse_args(argv)
-    steps, width = args.steps, args.width
+    steps, width, depth = args.steps, args.width, args.depth
     if args.smoke:
-        steps, width = 40, 16
+        steps, width, depth = 40, 16, 1
 
     ds = load(args)
-    model = MLP(ds.x_train.shape[1], width, args.depth, ds.num_classes, rngs=nnx.Rngs(args.seed))
+    model = MLP(ds.x_train.shape[1], width, depth, ds.num_classes, rngs=nnx.Rngs(args.seed))
     params, loss_fn, _ = functional(model)
-    print(f"{ds.name}: MLP {args.depth}x{width}, {args.optimizer}, batch {args.batch_size}, "
+    print(f"{ds.name}: MLP {depth}x{width}, {args.optimizer}, batch {args.batch_size}, "
           f"α from {args.min_lr:g} to {args.max_lr:g} in {steps} steps")
     result = experiments.lr_range_test(
         loss_fn, params, OPTIMIZERS[args.optimizer], (ds.x_train, ds.y_train),
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     ax.figure.savefig(folder / "lr_range_test.png", dpi=120)
     config = {"dataset": ds.name, "optimizer": args.optimizer, "min_lr": args.min_lr,
               "max_lr": args.max_lr, "steps": steps, "batch_size": args.batch_size,
-              "smoothing": args.smoothing, "width": width, "depth": args.depth,
+              "smoothing": args.smoothing, "width": width, "depth": depth,
               "seed": args.seed}
     save_json(folder / "lr_range_test.json", {"config": config, "result": result.to_dict()})
     print(f"suggested learning rate ({args.method}): {result.suggested_lr:.3g}")

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (initialization, batches)")
     p.add_argument("--smoke", action="store_true", help="a few steps, to check that it runs")
     args = p.parse_args(argv)
-    steps = 30 if args.smoke else args.steps
+    steps = 20 if args.smoke else args.steps
 
     data = load_digits()
     model = nnx.Sequential(nnx.Linear(64, 32, rngs=nnx.Rngs(args.seed)), nnx.relu,

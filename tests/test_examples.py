@@ -197,5 +197,9 @@ def test_lr_range_test_smoke_plots_the_sweep_and_a_suggestion_inside_it(tmp_path
 
 
 def test_every_example_script_is_smoke_tested_here():
+    # data_parallel.py starts processes of its own: tests/test_multiprocess.py runs it.
+    elsewhere = {"data_parallel": Path(__file__).parent / "test_multiprocess.py"}
+    for script, test_file in elsewhere.items():
+        assert f"{script}.py" in test_file.read_text()
     scripts = {p.stem for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")}
-    assert scripts == set(SCRIPTS)
+    assert scripts == set(SCRIPTS) | set(elsewhere)

@@ -1,7 +1,9 @@
 """gradtx.experiments: training on shared batches, the range test, loss landscapes, data."""
 
 import gzip
+import importlib.util
 import math
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -429,6 +431,21 @@ def test_load_mnist_idx_rejects_images_and_labels_of_different_lengths(tmp_path)
 def test_load_fashion_mnist_says_which_package_installs_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
         data.load_fashion_mnist(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("where", ["scikit-learn's file", "scikit-learn's loader"])
+def test_load_digits_reads_what_scikit_learn_loads(monkeypatch, where):
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    if where == "scikit-learn's file":
+        (root,) = importlib.util.find_spec("sklearn").submodule_search_locations
+        assert Path(root, *data._DIGITS_FILE).is_file()
+    else:
+        monkeypatch.setattr(data, "_DIGITS_FILE", ("no", "such", "file.csv.gz"))
+    bunch = sklearn_digits()
+    pixels, labels = data._bundled_digits()
+    np.testing.assert_array_equal(pixels, bunch.data)
+    np.testing.assert_array_equal(labels, bunch.target)
 
 
 def test_load_digits_splits_the_1797_scaled_images():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def on_files(files: Files, config: Any) -> Files:
     for name, schedule in shown.items():
         figure, ax = plt.subplots(figsize=(4.5, 3), layout="constrained")
         example.draw(name, values[name], ax)
-        ax.set_title(repr(schedule), fontsize="x-small")
+        ax.set_title(textwrap.fill(repr(schedule), 72), fontsize="x-small")
         images[name] = _png(figure)
     for name, content in images.items():
         files.append(File.generated(config, f"{ASSETS}/{name}.png", content=content))
