@@ -6,8 +6,8 @@
 
 A Flax NNX classifier on scikit-learn's bundled digits, trained with a gradtx chain
 (clip + AdamW) on a one-axis mesh ``data`` over every device of every process. The
-params are replicated; with ``--zero`` (the default) every optimizer-state leaf is split
-over ``data`` (ZeRO-1, ``gradtx.sharding.state_shardings``). Each process feeds its own
+params are replicated; with ``--zero`` (the default) every per-parameter state buffer is
+split over ``data`` (ZeRO-1, ``gradtx.sharding.state_shardings``). Each process feeds its own
 rows of every global batch. JAX does the rest: ``jax.distributed`` joins the processes
 (the coordinator on 127.0.0.1, gloo collectives between the CPU devices), ``jit`` with
 shardings computes each device's share and gathers the params, Orbax writes and reads
@@ -36,7 +36,8 @@ from pathlib import Path
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="data_parallel.py", description=__doc__.split("\n\n")[2].replace("\n", " "),
+        prog="data_parallel.py",
+        description=__doc__.split("\n\n")[2].replace("\n", " ").replace("``", ""),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--processes", type=int, default=1,
                    help="number of processes; more than 1 starts them here, on 127.0.0.1")
@@ -111,7 +112,7 @@ def launch(argv: list[str], processes: int) -> int:
             if any(c.returncode not in (None, 0) for c in children):
                 break
             if time.monotonic() > deadline:
-                print(f"data_parallel: the processes ran past --timeout; ending them",
+                print("data_parallel: the processes ran past --timeout; ending them",
                       file=sys.stderr)
                 break
             time.sleep(0.1)
@@ -229,8 +230,9 @@ def train(args: argparse.Namespace) -> None:
             args.checkpoint_dir.absolute(),
             options=ocp.CheckpointManagerOptions(save_interval_steps=args.checkpoint_every,
                                                  max_to_keep=args.keep))
-        target = {"params": jax.tree.map(
-                      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), params),
+        # The restore target: every leaf's shape, dtype and sharding on this run's mesh.
+        target = {"params": jax.tree.map(lambda a: jax.ShapeDtypeStruct(
+                      a.shape, a.dtype, sharding=a.sharding), params),
                   "opt_state": gradtx.sharding.abstract_state(tx, params, zero_axis=zero_axis)}
         found = gradtx.sharding.restore_latest(manager, target)
         if found is not None:

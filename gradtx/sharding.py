@@ -11,13 +11,14 @@ checkpoints. What this module adds is where each state leaf lives:
   computed from the params are sharded as JAX's sharding types infer them
   (the moments of a param like that param); every other leaf (step counters,
   hyperparameters) is replicated on the params' mesh.
-* ``zero_axis=``: ZeRO-1. On top of that, every state leaf that is not
-  already sharded over the data-parallel mesh axis ``zero_axis`` is split
-  along its first dimension that the axis size divides, so each device of
+* ``zero_axis=``: ZeRO-1. On top of that, every per-parameter buffer (a
+  state leaf shaped as its param: moments, traces, averages) not already
+  sharded over the data-parallel mesh axis ``zero_axis`` is split along its
+  first unsharded dimension that the axis size divides, so each device of
   that axis holds ``1/|axis|`` of the per-parameter state while the params
   stay replicated. The jitted update then computes each device's shard of the
   update and GSPMD gathers the updated params into their own sharding. Leaves
-  no dimension of which divides evenly stay replicated over the axis:
+  that cannot be split stay replicated over the axis:
   [`replicated_leaves`][gradtx.sharding.replicated_leaves] lists them. Flat params
   (``gradtx.flat.ravel(params, pad_to_multiple=|axis|)``) make every bucket
   divisible, so nothing stays replicated but the scalars.
@@ -63,9 +64,10 @@ def state_shardings(
     sharding JAX's sharding types infer for them, which for a moment is its
     param's; every other leaf (the step counter, hyperparameters, buffers made
     from constants) is replicated, ``NamedSharding(mesh, P())``. With
-    ``zero_axis`` every leaf not already sharded over that mesh axis is also
-    split over it, along its first dimension whose size the axis's divides
-    (ZeRO-1; the scalars stay replicated).
+    ``zero_axis`` every per-parameter buffer (shaped as its param) not already
+    sharded over that mesh axis is also split over it, along its first
+    unsharded dimension whose size the axis's divides (ZeRO-1). Scalars and
+    statistics of other shapes (Adafactor's factored moments) are not split.
 
     Use it as ``jax.jit(tx.init, out_shardings=...)`` and for the state in the
     ``out_shardings`` of the training step, so the state keeps its placement
@@ -106,9 +108,9 @@ def shard_state(state: PyTree, params: PyTree, axis: str) -> PyTree:
 
     The placement of [`state_shardings`][gradtx.sharding.state_shardings] with
     ``zero_axis=axis``, for a state you already hold (an eager ``tx.init(params)``, a
-    state from elsewhere): a per-parameter buffer keeps its sharding and is also split over ``axis``
-    (along its first dimension whose size the axis's divides, unless already
-    sharded over ``axis``); a leaf held off the mesh (a scalar on one device)
+    state from elsewhere): a per-parameter buffer keeps its sharding and is also split
+    over ``axis`` (along its first unsharded dimension whose size the axis's divides,
+    unless already sharded over ``axis``); a leaf held off the mesh (a scalar on one device)
     is replicated on it. Leaves that cannot be split stay replicated over
     ``axis`` ([`replicated_leaves`][gradtx.sharding.replicated_leaves]). Arrays are moved with
     ``jax.device_put``; non-array leaves are left as they are.
@@ -143,9 +145,10 @@ def replicated_leaves(state: PyTree, axis: str) -> dict[str, tuple[int, ...]]:
 
     ``{key path: shape}`` in tree order, for a state (arrays) or an
     [`abstract_state`][gradtx.sharding.abstract_state] (``jax.ShapeDtypeStruct``): the
-    leaves ZeRO-1 over ``axis`` could not split, since no dimension's size is a multiple of the
-    axis's (and the leaves that are not on a mesh at all). An empty dict means
-    only scalars are replicated.
+    leaves ZeRO-1 over ``axis`` did not split: no unsharded dimension's size is a
+    multiple of the axis's, or the leaf is not a per-parameter buffer (Adafactor's
+    factored moments), or it is not on a mesh at all. An empty dict means only
+    scalars are replicated.
     """
     if not isinstance(axis, str):
         raise TypeError(f"replicated_leaves: axis must be a mesh axis name, got {axis!r}")

@@ -1,4 +1,4 @@
-"""gradtx.sharding on the 8-device host mesh: ZeRO-1 state, shardings for jit and Orbax, resuming."""
+"""gradtx.sharding on the 8-device host mesh: ZeRO-1, shardings for jit and Orbax, resuming."""
 
 import warnings
 
