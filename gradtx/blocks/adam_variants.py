@@ -13,7 +13,7 @@ of the real pair. Every rule is written for one array and lifted by
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -290,6 +290,7 @@ def scale_by_adan(
     eps: float = 1e-8,
     eps_root: float = 0.0,
     *,
+    difference_weight: Literal["b2", "1-b2"] = "b2",
     mu_dtype: Any = None,
     nu_dtype: Any = None,
 ) -> GradientTransformation:
@@ -306,14 +307,21 @@ def scale_by_adan(
     (1 − β2) Δ and (1 − β2) d are therefore ρ2 Δ and ρ2 d. optax 0.2.8's
     ``scale_by_adan`` uses (1 − ρ2) there instead (0.08 for 0.92; the two agree
     at ρ2 = ½ and on the first update, where Δ = 0); this block follows the
-    paper and the authors' code. The paper starts with s = g_0, r = g_0²; the
-    authors' code, optax and this block start at 0 and debias.
+    paper and the authors' code, and ``difference_weight="1-b2"`` gives optax's
+    weight c = 1 − ρ2 in both places (w = g + c Δ, u = (ŝ + c d̂) / …). The paper
+    starts with s = g_0, r = g_0²; the authors' code, optax and this block start at 0
+    and debias.
 
     Args:
       b1, b2, b3: ρ1, ρ2, ρ3 in [0, 1). eps: ε ≥ 0. eps_root: ε_root ≥ 0.
+      difference_weight: the weight c of the gradient difference, ``"b2"`` (ρ2, the
+        paper's) or ``"1-b2"`` (1 − ρ2, optax 0.2.8's).
       mu_dtype: storage dtype of s, d and g_prev. nu_dtype: of r.
     """
     owner = "scale_by_adan"
+    if difference_weight not in ("b2", "1-b2"):
+        raise ValueError(f"{owner}: difference_weight must be 'b2' or '1-b2', got "
+                         f"{difference_weight!r}")
     hyper = HyperParams(owner, b1=(b1, UNIT_OPEN), b2=(b2, UNIT_OPEN), b3=(b3, UNIT_OPEN),
                         eps=(eps, NONNEGATIVE), eps_root=(eps_root, NONNEGATIVE))
 
@@ -332,13 +340,14 @@ def scale_by_adan(
         t = update_number(step, rho1.dtype)
         bc1, bc2, bc3 = (_bias_correction(rho, t) for rho in (rho1, rho2, rho3))
         first = jnp.asarray(step) == 0
+        c = rho2 if difference_weight == "b2" else 1 - rho2
 
         def rule(g, s, d, r, g_prev):
             diff = jnp.where(first, jnp.zeros_like(g), g - g_prev)
             s = rho1 * s + (1 - rho1) * g
             d = rho2 * d + (1 - rho2) * diff
-            r = rho3 * r + (1 - rho3) * abs_sq(g + rho2 * diff)
-            u = divide(s / bc1 + rho2 * (d / bc2), jnp.sqrt(r / bc3 + eps_root_) + eps_)
+            r = rho3 * r + (1 - rho3) * abs_sq(g + c * diff)
+            u = divide(s / bc1 + c * (d / bc2), jnp.sqrt(r / bc3 + eps_root_) + eps_)
             return u, s, d, r, g
 
         updates, mu, delta, nu, prev = per_array(

@@ -11,7 +11,7 @@ dtypes of the moments are options, the arithmetic is float32 or wider.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -72,8 +72,9 @@ class ScaleByLionState(NamedTuple):
     hyperparams: dict[str, Any]
 
 
-def scale_by_lion(b1: float = 0.9, b2: float = 0.99, mu_dtype: Any = None
-                  ) -> GradientTransformation:
+def scale_by_lion(b1: float = 0.9, b2: float = 0.99, mu_dtype: Any = None, *,
+                  mode: Literal["hard", "smooth", "refined"] = "hard",
+                  smooth_beta: float = 1.0) -> GradientTransformation:
     """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms").
 
         c = ρ1 m + (1 − ρ1) g,     u = sign(c)
@@ -82,13 +83,20 @@ def scale_by_lion(b1: float = 0.9, b2: float = 0.99, mu_dtype: Any = None
     The update interpolates with ρ1 and the momentum tracks with ρ2; every
     entry of u is ±1 (or 0), so Lion's learning rate is typically 3–10× smaller
     than AdamW's. For complex entries the sign is taken per real component.
+    optax's variants of the sign: ``mode="smooth"`` is u = tanh(β c), ``"refined"``
+    is u = c where |c| < 1 and sign(c) elsewhere (both for real leaves).
 
     Args:
       b1: ρ1 in [0, 1]. b2: ρ2 in [0, 1).
       mu_dtype: storage dtype of m (default: the params').
+      mode: ``"hard"`` (the sign), ``"smooth"`` or ``"refined"``.
+      smooth_beta: β > 0 of ``mode="smooth"``.
     """
     owner = "scale_by_lion"
-    hyper = HyperParams(owner, b1=(b1, UNIT), b2=(b2, UNIT_OPEN))
+    if mode not in ("hard", "smooth", "refined"):
+        raise ValueError(f"{owner}: mode must be 'hard', 'smooth' or 'refined', got {mode!r}")
+    smooth = {"smooth_beta": (smooth_beta, POSITIVE)} if mode == "smooth" else {}
+    hyper = HyperParams(owner, b1=(b1, UNIT), b2=(b2, UNIT_OPEN), **smooth)
 
     def init(params, hyperparams):
         return ScaleByLionState(tree_zeros_like(params, mu_dtype), hyperparams)
@@ -96,9 +104,16 @@ def scale_by_lion(b1: float = 0.9, b2: float = 0.99, mu_dtype: Any = None
     def update(updates, state, params, h, step, **extra):
         rho1, rho2 = h["b1"], h["b2"]
 
+        def direction(c):
+            if mode == "smooth":
+                return jnp.tanh(h["smooth_beta"] * c)
+            if mode == "refined":
+                return jnp.where(jnp.abs(c) < 1, c, sign(c))
+            return sign(c)
+
         def rule(g, m):
             c = rho1 * m + (1 - rho1) * g
-            return sign(c), rho2 * m + (1 - rho2) * g
+            return direction(c), rho2 * m + (1 - rho2) * g
 
         updates, mu = per_array(rule, updates, state.mu, what=owner)
         return updates, state._replace(mu=mu)

@@ -17,7 +17,7 @@ Every rule below is written for one array and lifted to pytrees by
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -110,12 +110,17 @@ def scale_by_rms(
     eps_root: float = 0.0,
     centered: bool = False,
     initial_scale: float = 0.0,
+    *,
+    bias_correction: bool = False,
 ) -> GradientTransformation:
     """RMSProp's preconditioner (Tieleman & Hinton 2012).
 
         r ← ρ r + (1 − ρ) g ⊙ g,      u = g / (√(r + ε_root) + ε)
 
     Centered (Graves 2013): m ← ρ m + (1 − ρ) g and r is replaced by r − m ⊙ m.
+    With ``bias_correction``, r (and m) are read debiased, r̂ = r / (1 − ρ^t) as in
+    Adam (optax's ``bias_correction=True``; then ``scale_by_rms(ρ, ε, bias_correction=True)``
+    is ``scale_by_adam(0, ρ, ε)`` without the first moment).
 
     Args:
       decay: ρ in [0, 1) (torch's ``alpha``, default 0.99).
@@ -123,9 +128,11 @@ def scale_by_rms(
       eps_root: ε_root inside the square root.
       centered: subtract the squared mean gradient.
       initial_scale: r_0 (torch: 0).
+      bias_correction: divide r (and m) by 1 − ρ^t.
     """
     owner = "scale_by_rms"
     check_bool(owner, "centered", centered)
+    check_bool(owner, "bias_correction", bias_correction)
     check_interval(owner, "initial_scale", initial_scale, low=0.0, allow_schedule=False)
     hyper = HyperParams(owner, decay=(decay, UNIT_OPEN), eps=(eps, NONNEGATIVE),
                         eps_root=(eps_root, NONNEGATIVE))
@@ -137,24 +144,25 @@ def scale_by_rms(
 
     def update(updates, state, params, h, step, **extra):
         rho, eps_, eps_root_ = h["decay"], h["eps"], h["eps_root"]
+        bc = _bias_correction(rho, step) if bias_correction else 1
         if centered:
             def rule(g, r, m):
                 r = rho * r + (1 - rho) * abs_sq(g)
                 m = rho * m + (1 - rho) * g
-                variance = jnp.maximum(r - abs_sq(m), 0)  # ≥ 0 in exact arithmetic
+                variance = jnp.maximum(r / bc - abs_sq(m / bc), 0)  # ≥ 0 in exact arithmetic
                 return divide(g, jnp.sqrt(variance + eps_root_) + eps_), r, m
 
             updates, nu, mu = per_array(rule, updates, state.nu, state.mu, what=owner)
         else:
             def plain_rule(g, r):
                 r = rho * r + (1 - rho) * abs_sq(g)
-                return divide(g, jnp.sqrt(r + eps_root_) + eps_), r
+                return divide(g, jnp.sqrt(r / bc + eps_root_) + eps_), r
 
             updates, nu = per_array(plain_rule, updates, state.nu, what=owner)
             mu = None
         return updates, state._replace(nu=nu, mu=mu)
 
-    return block(owner, ScaleByRmsState, hyper, init, update)
+    return block(owner, ScaleByRmsState, hyper, init, update, uses_step=bias_correction)
 
 
 class ScaleByAdamState(NamedTuple):
@@ -349,34 +357,56 @@ class ScaleByAmsgradState(NamedTuple):
 
 
 def scale_by_amsgrad(
-    b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, eps_root: float = 0.0
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    *,
+    max_of: Literal["raw", "debiased"] = "raw",
+    bias_correction_mu: bool = True,
+    bias_correction_nu: bool = True,
+    mu_dtype: Any = None,
 ) -> GradientTransformation:
     """AMSGrad (Reddi et al. 2018), with the maximum over the raw second moment.
 
         s ← ρ1 s + (1 − ρ1) g,   r ← ρ2 r + (1 − ρ2) g ⊙ g,   r_max ← max(r_max, r)
         u = s / (1 − ρ1^t) / (√(r_max / (1 − ρ2^t) + ε_root) + ε)
 
-    The maximum is taken before bias correction, as in the paper and torch
-    (optax's ``amsgrad`` takes it after).
+    The maximum is taken before bias correction, as torch does (``max_of="raw"``).
+    ``max_of="debiased"`` is optax's form, r_max ← max(r_max, r / (1 − ρ2^t)) and
+    u = ŝ / (√(r_max + ε_root) + ε). Without ``bias_correction_nu`` r is not debiased
+    at all and without ``bias_correction_mu`` s is not: both off is the paper's
+    Algorithm 2 (``max_of`` is then immaterial).
+
+    Args:
+      b1: ρ1 in [0, 1). b2: ρ2 in [0, 1). eps: ε ≥ 0. eps_root: ε_root ≥ 0.
+      max_of: the maximum of the ``"raw"`` or of the ``"debiased"`` second moment.
+      bias_correction_mu, bias_correction_nu: debias s, r.
+      mu_dtype: storage dtype of s (default: the params').
     """
     owner = "scale_by_amsgrad"
+    if max_of not in ("raw", "debiased"):
+        raise ValueError(f"{owner}: max_of must be 'raw' or 'debiased', got {max_of!r}")
+    check_bool(owner, "bias_correction_mu", bias_correction_mu)
+    check_bool(owner, "bias_correction_nu", bias_correction_nu)
     hyper = HyperParams(owner, b1=(b1, UNIT_OPEN), b2=(b2, UNIT_OPEN), eps=(eps, NONNEGATIVE),
                         eps_root=(eps_root, NONNEGATIVE))
 
     def init(params, hyperparams):
-        return ScaleByAmsgradState(tree_zeros_like(params), tree_moment_zeros(params),
+        return ScaleByAmsgradState(tree_zeros_like(params, mu_dtype), tree_moment_zeros(params),
                                    tree_moment_zeros(params), hyperparams)
 
     def update(updates, state, params, h, step, **extra):
         rho1, rho2, eps_, eps_root_ = h["b1"], h["b2"], h["eps"], h["eps_root"]
-        bc1 = _bias_correction(rho1, step)
-        bc2 = _bias_correction(rho2, step)
+        bc1 = _bias_correction(rho1, step) if bias_correction_mu else 1
+        bc2 = _bias_correction(rho2, step) if bias_correction_nu else 1
+        before, after = (bc2, 1) if max_of == "debiased" else (1, bc2)
 
         def rule(g, s, r, r_max):
             s = rho1 * s + (1 - rho1) * g
             r = rho2 * r + (1 - rho2) * abs_sq(g)
-            r_max = jnp.maximum(r_max, r)
-            return divide(s / bc1, jnp.sqrt(r_max / bc2 + eps_root_) + eps_), s, r, r_max
+            r_max = jnp.maximum(r_max, r / before)
+            return divide(s / bc1, jnp.sqrt(r_max / after + eps_root_) + eps_), s, r, r_max
 
         updates, mu, nu, nu_max = per_array(
             rule, updates, state.mu, state.nu, state.nu_max, what=owner

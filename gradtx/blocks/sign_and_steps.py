@@ -39,6 +39,7 @@ from gradtx.core.validate import (
     UNIT,
     UNIT_OPEN,
     Interval,
+    check_bool,
     check_interval,
 )
 
@@ -118,6 +119,8 @@ def scale_by_rprop(
     eta_plus: float = 1.2,
     min_step_size: float = 1e-6,
     max_step_size: float = 50.0,
+    *,
+    lagged: bool = False,
 ) -> GradientTransformation:
     """Rprop without weight backtracking (iRprop⁻; Riedmiller & Braun 1993, Igel & Hüsken
     2000), as torch's ``Rprop``. Per coordinate, with s = sign(g) and s_prev the sign kept
@@ -132,14 +135,18 @@ def scale_by_rprop(
     sign change (weight backtracking); torch and optax do not, nor does this block.
     optax's ``scale_by_rprop`` (0.2.8) returns the *previous* step's u, zeroed where the
     sign changed (its first update is 0; optax PR #1725), and does not clip Δ when
-    s · s_prev = 0; this block returns the current step, as torch.
+    s · s_prev = 0; this block returns the current step, as torch. ``lagged=True`` gives
+    optax's: Δ unchanged where s · s_prev = 0, and u = s_prev Δ_prev (the previous step's
+    update), zeroed where the sign changed.
 
     Args:
       learning_rate: Δ_0 > 0, the initial step size.
       eta_minus: η⁻ in (0, 1). eta_plus: η⁺ > 1.
       min_step_size: Δ_min ≥ 0. max_step_size: Δ_max > 0, at least Δ_min.
+      lagged: emit the previous step's update (optax 0.2.8's timing).
     """
     owner = "scale_by_rprop"
+    check_bool(owner, "lagged", lagged)
     check_interval(owner, "learning_rate", learning_rate, low=0.0, low_open=True,
                    allow_schedule=False)
     hyper = HyperParams(owner, eta_minus=(eta_minus, OPEN_UNIT), eta_plus=(eta_plus, ABOVE_ONE),
@@ -161,9 +168,12 @@ def scale_by_rprop(
             agreement = s * prev
             factor = jnp.where(agreement > 0, h["eta_plus"],
                                jnp.where(agreement < 0, h["eta_minus"], 1))
-            delta = jnp.clip(delta * factor, h["min_step_size"], h["max_step_size"])
+            new_delta = jnp.clip(delta * factor, h["min_step_size"], h["max_step_size"])
             s = jnp.where(agreement < 0, 0, s)
-            return s * delta, delta, s
+            if not lagged:
+                return s * new_delta, new_delta, s
+            new_delta = jnp.where(agreement == 0, delta, new_delta)
+            return jnp.where(agreement < 0, 0, prev * delta), new_delta, s
 
         def rule(g, delta, prev):
             return _per_real_part(real_rule, g, delta, prev)

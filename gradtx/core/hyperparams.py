@@ -35,6 +35,10 @@ __all__ = [
     "hyperparam_dtype",
     "get_hyperparams",
     "set_hyperparams",
+    "Entry",
+    "Path",
+    "entries",
+    "replace",
 ]
 
 
@@ -169,8 +173,42 @@ def _walk(node: Any, path: tuple[str, ...]
             yield from _walk(child, (*path, str(key)))
 
 
-def _entries(state: Any) -> dict[tuple[str, ...], tuple[Any, type]]:
-    return dict(_walk(state, ()))
+Path = tuple[str, ...]
+"""Where a hyperparameter sits in a state: the chain positions or names and state fields
+leading to it, then its name (``("adam", "b1")``, ``("0", "learning_rate")``)."""
+
+
+class Entry(NamedTuple):
+    """One hyperparameter found in a state: its stored ``value`` (a scalar array, or a
+    [`ScheduledValue`][gradtx.ScheduledValue]) and the class of the state that holds it."""
+
+    value: Any
+    holder: type
+
+
+def entries(state: Any) -> dict[Path, Entry]:
+    """Every hyperparameter stored in ``state``, by its full path, in traversal order.
+
+    The typed, unchecked view behind [`get_hyperparams`][gradtx.get_hyperparams] (which
+    shortens the paths to unambiguous names); wrappers that set hyperparameters of an inner
+    state by name (``inject_hyperparams``) read it. Wrapper states are looked through
+    at their fields named ``states``, ``inner`` or ``inner_state``.
+    """
+    return {path: Entry(*found) for path, found in _walk(state, ())}
+
+
+def replace(state: Any, values: Mapping[Path, Any]) -> Any:
+    """A copy of ``state`` whose hyperparameters at the paths in ``values`` (paths as
+    ``entries`` gives them) hold the new values, as given: unchecked and not cast (cast
+    them to the stored dtype to keep the compiled step).
+    [`set_hyperparams`][gradtx.set_hyperparams] is the checked form, by name.
+
+    Raises ``KeyError`` for a path the state does not hold.
+    """
+    unknown = sorted("/".join(p) for p in set(values) - set(entries(state)))
+    if unknown:
+        raise KeyError(f"replace: the state holds no hyperparameter at {unknown}")
+    return _replace(state, (), dict(values))
 
 
 def _short_names(paths: list[tuple[str, ...]]) -> dict[tuple[str, ...], str]:
@@ -210,11 +248,11 @@ def get_hyperparams(state: Any) -> dict[str, jax.Array]:
     >>> gradtx.get_hyperparams(tx.init(params))["b2"]
     Array(0.999, dtype=float32)
     """
-    entries = _entries(state)
-    names = _short_names(list(entries))
+    found = entries(state)
+    names = _short_names(list(found))
     return {
         names[p]: (v.value if isinstance(v, ScheduledValue) else v)
-        for p, (v, _) in entries.items()
+        for p, (v, _) in found.items()
     }
 
 
@@ -233,11 +271,11 @@ def set_hyperparams(
     scalar (inside ``jit``) is accepted unchecked, since its value is unknown.
     """
     updates = {**(values or {}), **kwargs}
-    entries = _entries(state)
+    found = entries(state)
     targets: dict[tuple[str, ...], Any] = {}
     for name, new in updates.items():
-        path = _resolve(entries, name)
-        old, holder = entries[path]
+        path = _resolve(found, name)
+        old, holder = found[path]
         if isinstance(old, ScheduledValue):
             raise ValueError(
                 f"hyperparameter {name!r} follows a schedule and is recomputed every step; "

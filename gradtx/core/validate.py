@@ -18,6 +18,7 @@ import numbers
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import numpy as np
 
 __all__ = [
@@ -38,6 +39,12 @@ __all__ = [
 def is_schedule(value: Any) -> bool:
     """True for a callable of the step (a schedule), False for a number."""
     return callable(value)
+
+
+def _is_traced(value: Any) -> bool:
+    """True for an abstract value (under ``jit``): its range cannot be checked, as in
+    [`gradtx.set_hyperparams`][], so it is accepted unchecked."""
+    return isinstance(value, jax.core.Tracer)
 
 
 def _is_scalar_array(value: Any) -> bool:
@@ -88,10 +95,11 @@ class Interval:
     def check(self, owner: str, name: str, value: Any, *, allow_schedule: bool = True) -> None:
         """Raises ``TypeError``/``ValueError`` unless ``value`` is a finite number in range.
 
-        Schedules (when allowed) are not checked: their values are the schedule's.
+        Schedules (when allowed) are not checked: their values are the schedule's; nor
+        are traced scalars (a transform built inside ``jit``), whose values are unknown.
         """
         check_number(owner, name, value, allow_schedule=allow_schedule)
-        if is_schedule(value):
+        if is_schedule(value) or _is_traced(value):
             return
         v = float(value)
         if not self.contains(v):

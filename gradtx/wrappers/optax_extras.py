@@ -24,9 +24,8 @@ import numpy as np
 from jax import lax
 
 from gradtx.core.base import GradientTransformation, Part, _increment, expect_state
+from gradtx.core import hyperparams
 from gradtx.core.hyperparams import ScheduledValue
-from gradtx.core.hyperparams import _entries as _hp_entries
-from gradtx.core.hyperparams import _replace as _hp_replace
 from gradtx.core.lift import per_array
 from gradtx.core.numerics import abs_sq, is_trainable
 from gradtx.core.tree import tree_zeros_like
@@ -547,11 +546,12 @@ def inject_hyperparams(
 
         def stored_targets(inner_state: Any) -> dict[str, list[tuple[str, ...]]]:
             """For each injected name, the paths of the gradtx hyperparameters it sets."""
-            entries = _hp_entries(inner_state)
+            entries = hyperparams.entries(inner_state)
             if not entries:
                 return {}
-            targets = {k: [p for p, (v, _) in entries.items()
-                           if p[-1] == k and not isinstance(v, ScheduledValue)] for k in names}
+            targets = {k: [p for p, entry in entries.items()
+                           if p[-1] == k and not isinstance(entry.value, ScheduledValue)]
+                       for k in names}
             # a default the transform does not hold (gradtx.sgd's momentum=0 builds no
             # momentum block) stays fixed; a value the user passed must be settable
             missing = sorted(k for k, paths in targets.items() if not paths and k in explicit)
@@ -596,10 +596,10 @@ def inject_hyperparams(
             h.update({k: jnp.asarray(_convert_floats(f(state.count), dtype))
                       for k, f in scheduled.items() if not targets or k in targets})
             if targets:  # gradtx inner: write this call's values into its state
-                entries = _hp_entries(inner_state)
-                new = {p: jnp.asarray(h[k]).astype(entries[p][0].dtype)
+                entries = hyperparams.entries(inner_state)
+                new = {p: jnp.asarray(h[k]).astype(entries[p].value.dtype)
                        for k, paths in targets.items() for p in paths}
-                inner_state = _hp_replace(inner_state, (), new)
+                inner_state = hyperparams.replace(inner_state, new)
                 part = template
             else:  # optax-style inner: rebuilt with this call's values
                 part = build(h)
