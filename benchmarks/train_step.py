@@ -53,7 +53,8 @@ blocks 417 s for fwd+bwd alone on 2 cores; a profile of the 80-block compile
 spends a quarter of it in LLVM's scoped-alias analysis, and turning XLA's alias
 metadata off does not shorten it), so the 1002-leaf MLP (``--models 166x64``)
 is left to accelerators and patient runs. ``--compile-rounds N`` compiles each
-variant N times, alternating the order, and reports the medians; ``--models 23x256`` picks the models.
+variant N times, alternating the order, and reports the medians;
+``--models 23x256,tables996`` picks the models.
 
 Runs unchanged on CPU or GPU: ``jax.devices()`` is printed first.
 
@@ -317,7 +318,8 @@ def measure_model(
     samples = time_interleaved(runners, repeats=repeats, warmup=warmup)
 
     result: dict[str, Any] = {"model": kind, "blocks": n_blocks, "leaves": n_leaves,
-                              "params": int(n_params), "width": width, "batch": batch, "variants": {}}
+                              "params": int(n_params), "width": width, "batch": batch,
+                              "variants": {}}
     for v in variants:
         stages = {k: statistics.median(s[k] for s in compile_samples[v])
                   for k in compile_samples[v][0]}
