@@ -54,6 +54,7 @@ from gradtx.blocks.momentum import ema, trace
 
 # Weight decay and clipping.
 from gradtx.blocks.constraints import add_decayed_weights, clip, clip_by_global_norm
+from gradtx.blocks.per_example import per_example_global_norm_clip, per_example_layer_norm_clip
 
 # Optimizers.
 from gradtx.optimizers.lecture import (
@@ -207,6 +208,8 @@ __all__ = [
     "add_decayed_weights",
     "clip",
     "clip_by_global_norm",
+    "per_example_global_norm_clip",
+    "per_example_layer_norm_clip",
     # optimizers
     "sgd",
     "adagrad",

@@ -46,6 +46,8 @@ CASES = [
     ("rmsprop", (0.01,), {}),
     ("rmsprop", (0.01,), {"eps_in_sqrt": False, "centered": True, "momentum": 0.9}),
     ("rmsprop", (0.01,), {"initial_scale": 0.1, "momentum": 0.5, "nesterov": True}),
+    ("rmsprop", (0.01,), {"bias_correction": True}),
+    ("rmsprop", (0.01,), {"centered": True, "bias_correction": True, "initial_scale": 1.0}),
     ("adagrad", (0.5,), {}),
     ("adadelta", (), {}),
     ("adadelta", (1.0,), {"rho": 0.8, "weight_decay": 0.01}),
@@ -67,6 +69,14 @@ CASES = [
     ("sm3", (0.1,), {}),
     ("optimistic_gradient_descent", (0.05,), {}),
     ("optimistic_adam", (0.05,), {"optimism": 0.05}),
+    ("optimistic_adam_v2", (0.05,), {"alpha": 0.7, "beta": 0.2}),
+    # optax's own formulas, where gradtx's native aliases follow the papers or torch
+    ("amsgrad", (0.05,), {}),
+    ("amsgrad", (0.05,), {"bias_correction_mu": False, "bias_correction_nu": False}),
+    ("adan", (0.05,), {}),
+    ("adan", (0.05, 0.9, 0.8, 0.95), {"weight_decay": 0.01}),
+    ("rprop", (0.05,), {}),
+    ("rprop", (0.05, 0.4, 1.5, 1e-3, 0.2), {}),
 ]
 
 
@@ -110,10 +120,14 @@ def test_adadelta_without_learning_rate_climbs_as_in_optax():
 
 
 def test_what_is_not_provided_says_so():
-    with pytest.raises(NotImplementedError, match="bias_correction=True is not provided"):
-        goptax.rmsprop(0.1, bias_correction=True)
     with pytest.raises(NotImplementedError, match="decay_offset != 0 is not provided"):
         goptax.adafactor(0.1, decay_offset=10)
+    with pytest.raises(NotImplementedError, match="step_offset != 0 is not provided"):
+        goptax.scale_by_factored_rms(step_offset=10)
+    with pytest.raises(NotImplementedError, match="a decay_rate_fn is not provided"):
+        goptax.scale_by_factored_rms(decay_rate_fn=lambda t, c: 0.5)
+    with pytest.raises(NotImplementedError, match="min_norm > 0 together with"):
+        goptax.scale_by_trust_ratio(min_norm=0.1, trust_coefficient=0.5)
 
 
 def _train_linen_with(opt_lib, steps=30):

@@ -42,6 +42,7 @@ API_MODULES = {
     "gradtx.wrappers": "wrappers",
     "gradtx.flat": "flat",
     "gradtx.experiments": "experiments",
+    "gradtx.compat.optax": "compat_optax",
 }
 
 

@@ -179,3 +179,42 @@ def test_reduce_on_plateau_through_nnx_optimizer():
     for loss in [3.0, 2.0, 2.0, 2.0]:
         opt.update(model, grads, value=jnp.asarray(loss))
     assert float(opt.opt_state[1].scale[...]) == 0.25
+
+
+def test_entries_list_every_hyperparameter_by_full_path_with_its_holder():
+    from gradtx.blocks.learning_rate import ScaleState
+    from gradtx.blocks.preconditioners import ScaleByAdamState
+    from gradtx.core import hyperparams
+
+    found = hyperparams.entries(gradtx.adam(1e-3).init({"w": jnp.ones(2, jnp.float32)}))
+    assert sorted(found) == [("adam", "b1"), ("adam", "b2"), ("adam", "eps"),
+                             ("adam", "eps_root"), ("learning_rate", "learning_rate")]
+    assert found[("adam", "b2")].holder is ScaleByAdamState
+    assert found[("learning_rate", "learning_rate")].holder is ScaleState
+    assert float(found[("adam", "b2")].value) == pytest.approx(0.999)
+
+
+def test_replace_sets_the_given_paths_unchecked_and_rejects_unknown_ones():
+    from gradtx.core import hyperparams
+
+    state = gradtx.adam(1e-3).init({"w": jnp.ones(2, jnp.float32)})
+    # 1.5 is out of b1's range: replace does not check
+    new = hyperparams.replace(state, {("adam", "b1"): jnp.float32(1.5)})
+    assert float(hyperparams.entries(new)[("adam", "b1")].value) == 1.5
+    assert float(hyperparams.entries(state)[("adam", "b1")].value) == pytest.approx(0.9)
+    with pytest.raises(KeyError, match=r"holds no hyperparameter at \[.adam/b3.\]"):
+        hyperparams.replace(state, {("adam", "b3"): 0.5})
+
+
+def test_a_transform_built_inside_jit_from_traced_values_runs_and_concrete_ones_are_checked():
+    params = {"w": jnp.ones(2, jnp.float32)}
+
+    @jax.jit
+    def step(lr, b2):
+        tx = gradtx.adam(lr, b2=b2)
+        return tx.update(quadratic_grad(params), tx.init(params), params)[0]
+
+    np.testing.assert_allclose(step(0.1, 0.99)["w"], gradtx.adam(0.1, b2=0.99).update(
+        quadratic_grad(params), gradtx.adam(0.1, b2=0.99).init(params), params)[0]["w"])
+    with pytest.raises(ValueError, match=r"b2 must be in \[0.0, 1.0\), got 1.0"):
+        gradtx.adam(0.1, b2=1.0)

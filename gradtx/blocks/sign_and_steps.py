@@ -152,8 +152,8 @@ def scale_by_rprop(
     hyper = HyperParams(owner, eta_minus=(eta_minus, OPEN_UNIT), eta_plus=(eta_plus, ABOVE_ONE),
                         min_step_size=(min_step_size, NONNEGATIVE),
                         max_step_size=(max_step_size, POSITIVE))
-    if not callable(min_step_size) and not callable(max_step_size) \
-            and min_step_size > max_step_size:
+    if not any(callable(v) or isinstance(v, jax.core.Tracer)
+               for v in (min_step_size, max_step_size)) and min_step_size > max_step_size:
         raise ValueError(f"{owner}: min_step_size must be at most max_step_size, got "
                          f"{min_step_size!r} > {max_step_size!r}")
 
@@ -261,6 +261,8 @@ def _as_key(owner: str, key: Any) -> jax.Array:
         return key
     if isinstance(key, int | np.integer) and not isinstance(key, bool):
         return jax.random.key(int(key))
+    if isinstance(key, jax.Array) and key.shape == () and jnp.issubdtype(key.dtype, jnp.integer):
+        return jax.random.key(key)  # an int seed held as an array (inject_hyperparams)
     if isinstance(key, jax.Array | np.ndarray) and key.dtype == np.uint32 and key.shape == (2,):
         return jax.random.wrap_key_data(jnp.asarray(key))
     raise TypeError(f"{owner}: key must be an int seed or a jax.random key, got "

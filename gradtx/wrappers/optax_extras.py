@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from gradtx.core.base import GradientTransformation, Part, _increment, expect_state
 from gradtx.core import hyperparams
+from gradtx.core.base import GradientTransformation, Part, _increment, expect_state
 from gradtx.core.hyperparams import ScheduledValue
 from gradtx.core.lift import per_array
 from gradtx.core.numerics import abs_sq, is_trainable

@@ -27,9 +27,9 @@ from gradtx.compat.optax._layout import (
     optax_layout,
     stateless_layout,
 )
+from gradtx.compat.optax._wrappers import masked
 from gradtx.core.base import GradientTransformation, identity
 from gradtx.optimizers.lbfgs import scale_by_zoom_linesearch
-from gradtx.wrappers.groups import masked
 
 __all__ = [
     "adabelief",
@@ -65,8 +65,8 @@ __all__ = [
     "yogi",
 ]
 
-ScalarOrSchedule = float | jax.Array | Callable[[Any], Any]
-Number = float | jax.Array
+ScalarOrSchedule = float | Callable[[Any], Any]
+Number = float
 GT = GradientTransformationExtraArgs
 
 
@@ -242,11 +242,11 @@ def adafactor(learning_rate: ScalarOrSchedule | None = None,
     scale(−1)). Unlike gradtx.adafactor, the momentum averages the α-scaled update, the
     weight decay is not multiplied by α, and ``learning_rate=None`` means no α at all.
     ``decay_offset`` ≠ 0 raises ``NotImplementedError``."""
-    if decay_offset != 0:
+    if tr.is_nonzero_constant(decay_offset):
         raise NotImplementedError("adafactor: decay_offset != 0 is not provided by "
                                   "gradtx.compat.optax (see docs/migrating.md)")
     parts: list[GradientTransformation] = [
-        tr.scale_by_factored_rms(factored, decay_rate, 0, min_dim_size_to_factor, eps)]
+        tr.scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps)]
     if clipping_threshold is not None:
         parts.append(tr.clip_by_block_rms(clipping_threshold))
     if learning_rate is not None:
@@ -288,18 +288,17 @@ def novograd(learning_rate: ScalarOrSchedule, b1: Number = 0.9, b2: Number = 0.2
 
 
 def fromage(learning_rate: ScalarOrSchedule, min_norm: Number = 1e-6) -> GT:
-    """optax.fromage: the relative step u ← ‖θ‖/‖u‖ · u (norms at least ``min_norm``), then
-    θ ← (θ − α u) / √(1 + α²). optax chains the rate and the shrinkage as two parts; here
-    the middle part (gradtx.fromage_rescale) applies both, and the third, kept for optax's
-    layout, only counts the steps of a scheduled α."""
+    """optax.fromage: chain(scale_by_trust_ratio(min_norm), scale_by_learning_rate, the
+    shrinkage θ ← θ / √(1 + α_t²)). optax scales the rate by 1/√(1 + α_t²) in the second part
+    and adds (1/√(1 + α_t²) − 1) θ in the third; here the third part
+    (gradtx.fromage_rescale) does both, with the same numbers and the same state layout."""
     if callable(learning_rate):
-        rescale = optax_layout(gt.fromage_rescale(learning_rate), st.ScaleByScheduleState,
+        rescale = optax_layout(gt.fromage_rescale(learning_rate), st.WeightDecaySchedule,
                                "fromage")
-        last = optax_layout(identity(), st.WeightDecaySchedule, "fromage")
     else:
         rescale = stateless_layout(gt.fromage_rescale(learning_rate), "fromage")
-        last = identity()
-    return chain(tr.scale_by_trust_ratio(min_norm), rescale, last)
+    return chain(tr.scale_by_trust_ratio(min_norm), tr.scale_by_learning_rate(learning_rate),
+                 rescale)
 
 
 def optimistic_gradient_descent(learning_rate: ScalarOrSchedule, alpha: Number = 1.0,
@@ -361,10 +360,13 @@ def polyak_sgd(max_learning_rate: Number = 1.0, scaling: ScalarOrSchedule = 1.0,
                                     variant=variant))
 
 
+_DEFAULT_LINESEARCH = scale_by_zoom_linesearch(max_linesearch_steps=20,
+                                               initial_guess_strategy="one")
+
+
 def lbfgs(learning_rate: ScalarOrSchedule | None = None, memory_size: int = 10,
           scale_init_precond: bool = True,
-          linesearch: GradientTransformation | None = scale_by_zoom_linesearch(
-              max_linesearch_steps=20, initial_guess_strategy="one")) -> GT:
+          linesearch: GradientTransformation | None = _DEFAULT_LINESEARCH) -> GT:
     """optax.lbfgs: chain(scale_by_lbfgs, scale(−1) or scale_by_learning_rate, linesearch
     or identity); the zoom line search needs ``value=``, ``grad=`` and ``value_fn=``."""
     scaling = tr.scale(-1.0) if learning_rate is None else tr.scale_by_learning_rate(
