@@ -467,6 +467,11 @@ TRANSFORMS = {
     "ema": _plain(lambda lib: lib.ema(0.9)),
     "ema-no-debias": _plain(lambda lib: lib.ema(0.8, debias=False)),
     "identity": _plain(lambda lib: lib.identity()),
+    # PARAMS["b"] has a negative entry and a 0: both sides of the where
+    "keep_params_nonnegative": _plain(lambda lib: lib.keep_params_nonnegative()),
+    "normalize_by_update_norm": _plain(lambda lib: lib.normalize_by_update_norm()),
+    "normalize_by_update_norm-scale-eps": _plain(
+        lambda lib: lib.normalize_by_update_norm(scale_factor=-0.5, eps=0.1)),
     "scale": _plain(lambda lib: lib.scale(-0.3)),
     "scale_by_adadelta": _plain(lambda lib: lib.scale_by_adadelta(0.8, 1e-4)),
     "scale_by_adam": _plain(lambda lib: lib.scale_by_adam()),
@@ -488,6 +493,10 @@ TRANSFORMS = {
     "scale_by_lion-refined": _plain(lambda lib: lib.scale_by_lion(0.5, 0.9, mode="refined")),
     "scale_by_novograd": _plain(lambda lib: lib.scale_by_novograd(weight_decay=0.01)),
     "scale_by_optimistic_gradient": _plain(lambda lib: lib.scale_by_optimistic_gradient(0.7, 0.2)),
+    "scale_by_param_block_norm": _plain(lambda lib: lib.scale_by_param_block_norm()),
+    # ‖θ_b‖ ≈ 2.3 < 3 takes the min_scale branch, ‖θ_w‖ > 3 the norm
+    "scale_by_param_block_norm-min-scale": _plain(
+        lambda lib: lib.scale_by_param_block_norm(3.0)),
     "scale_by_param_block_rms": _plain(lambda lib: lib.scale_by_param_block_rms()),
     "scale_by_polyak": _plain(lambda lib: lib.scale_by_polyak(),
                               extra=lambda p, g: {"value": _loss(p)}),
@@ -624,6 +633,36 @@ def test_lookahead_needs_lookahead_params():
         tx.init(PARAMS)
     with pytest.raises(ValueError, match="lookahead: sync_period must be in"):
         goptax.lookahead(goptax.sgd(0.1), 0, 0.5)
+
+
+NEEDS_PARAMS = {"keep_params_nonnegative": lambda lib: lib.keep_params_nonnegative(),
+                "scale_by_param_block_norm": lambda lib: lib.scale_by_param_block_norm()}
+STATELESS_NEW = {**NEEDS_PARAMS, "normalize_by_update_norm": lambda lib:
+                 lib.normalize_by_update_norm(scale_factor=2.0)}
+
+
+@pytest.mark.parametrize("name", sorted(NEEDS_PARAMS))
+def test_transform_needs_the_params_as_optax(name):
+    for lib in (optax, goptax):
+        tx = NEEDS_PARAMS[name](lib)
+        with pytest.raises(ValueError, match="params" if lib is goptax else None):
+            tx.update(GRADS[0], tx.init(PARAMS), None)
+
+
+@pytest.mark.parametrize("name", sorted(STATELESS_NEW))
+def test_stateless_transform_in_float32_is_optax(name):
+    params = {"w": jnp.asarray([[0.5, -2.0], [1.0, 0.0]], jnp.float32),
+              "b": jnp.zeros(3, jnp.float32)}
+    grads = {"w": jnp.asarray([[-1.0, 0.5], [0.25, -0.1]], jnp.float32),
+             "b": jnp.asarray([0.3, -0.2, 0.0], jnp.float32)}
+    results = {}
+    for lib in (optax, goptax):
+        tx = NEEDS_PARAMS.get(name, STATELESS_NEW[name])(lib)
+        results[lib] = jax.jit(tx.update)(grads, tx.init(params), params)
+    (ours, our_state), (theirs, state) = results[goptax], results[optax]
+    assert type(our_state).__name__ == type(state).__name__ and our_state == state == ()
+    assert jax.tree.map(lambda x: x.dtype, ours) == jax.tree.map(lambda x: x.dtype, theirs)
+    assert_close(ours, theirs, 1e-5, name)
 
 
 def test_masked_with_compatible_extra_args_masks_them_as_optax():

@@ -39,6 +39,7 @@ __all__ = [
     "MaskedState",
     "MultiStepsState",
     "MultiTransformState",
+    "NonNegativeParamsState",
     "PartitionState",
     "ScaleByAdaDeltaState",
     "ScaleByAdamState",
@@ -73,6 +74,7 @@ AdaptiveGradClipState = EmptyState
 AddDecayedWeightsState = EmptyState
 ClipByGlobalNormState = EmptyState
 ClipState = EmptyState
+NonNegativeParamsState = EmptyState
 ScaleByTrustRatioState = EmptyState
 ScaleState = EmptyState
 

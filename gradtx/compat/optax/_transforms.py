@@ -21,8 +21,8 @@ from gradtx.blocks.extras import centralize, set_to_zero, zero_nans
 from gradtx.compat.optax import _states as st
 from gradtx.compat.optax._layout import Field, Step, at, optax_layout, stateless_layout
 from gradtx.compat.optax._wrappers import masked as _masked
-from gradtx.core.base import GradientTransformation, identity
-from gradtx.core.numerics import sign
+from gradtx.core.base import EmptyState, GradientTransformation, expect_params, identity
+from gradtx.core.numerics import abs_sq, sign
 from gradtx.optimizers.lbfgs import scale_by_backtracking_linesearch, scale_by_zoom_linesearch
 from gradtx.wrappers.optax_extras import apply_every
 
@@ -37,6 +37,8 @@ __all__ = [
     "clip_by_global_norm",
     "ema",
     "identity",
+    "keep_params_nonnegative",
+    "normalize_by_update_norm",
     "scale",
     "scale_by_adadelta",
     "scale_by_adam",
@@ -51,6 +53,7 @@ __all__ = [
     "scale_by_lion",
     "scale_by_novograd",
     "scale_by_optimistic_gradient",
+    "scale_by_param_block_norm",
     "scale_by_param_block_rms",
     "scale_by_polyak",
     "scale_by_radam",
@@ -152,6 +155,60 @@ def add_decayed_weights(weight_decay: ScalarOrSchedule = 0.0, mask: Mask | None 
 def scale_by_param_block_rms(min_scale: float = 1e-3) -> GradientTransformation:
     """optax.scale_by_param_block_rms: each array u ← u · max(RMS(θ), c)."""
     return stateless_layout(gt.scale_by_param_block_rms(min_scale), "scale_by_param_block_rms")
+
+
+def scale_by_param_block_norm(min_scale: float = 1e-3) -> GradientTransformation:
+    """optax.scale_by_param_block_norm: each array u ← u · ‖θ‖_c with ‖θ‖_c = ‖θ‖ (the
+    2-norm of the flattened array) where ‖θ‖ > c, else c = ``min_scale`` (optax's
+    ``safe_norm``). Needs the params."""
+    owner = "scale_by_param_block_norm"
+
+    def safe_norm(p):
+        sq = jnp.sum(abs_sq(p))
+        small = jnp.sqrt(sq) <= min_scale
+        # the norm of ones where it is replaced by c: no NaN in its gradient at θ = 0
+        return jnp.where(small, min_scale, jnp.sqrt(jnp.where(small, 1.0, sq)))
+
+    def update(updates, state, params=None, **extra):
+        del extra
+        expect_params(owner, params, updates)
+        updates = jax.tree.map(lambda u, p: (u * safe_norm(p)).astype(u.dtype),
+                               updates, params)
+        return updates, state
+
+    return GradientTransformation(lambda params: EmptyState(), update)
+
+
+def normalize_by_update_norm(scale_factor: float = 1.0, eps: float = 1e-6
+                             ) -> GradientTransformation:
+    """optax.normalize_by_update_norm: u ← u · s / (‖u‖ + ε), ‖u‖ the 2-norm of the whole
+    tree of updates (``|u|²`` summed over every entry), s = ``scale_factor``."""
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        sq = sum(jnp.sum(abs_sq(u)) for u in jax.tree.leaves(updates))
+        denominator = (jnp.sqrt(sq) + eps) / scale_factor
+        return jax.tree.map(lambda u: (u / denominator).astype(u.dtype), updates), state
+
+    return GradientTransformation(lambda params: EmptyState(), update)
+
+
+def keep_params_nonnegative() -> GradientTransformation:
+    """optax.keep_params_nonnegative: u ← where(θ + u < 0, −θ, u), so that θ + u ≥ 0 (a
+    negative θ is moved to 0). Needs the params; state ``NonNegativeParamsState``. Last in
+    a chain, as in optax."""
+    owner = "keep_params_nonnegative"
+
+    def update(updates, state, params=None, **extra):
+        del extra
+        if params is None:
+            raise ValueError(f"{owner}: needs the params; call update(updates, state, params)")
+        updates = jax.tree.map(
+            lambda p, u: None if p is None else jnp.where(p + u < 0, -p, u),
+            params, updates, is_leaf=lambda x: x is None)
+        return updates, state
+
+    return GradientTransformation(lambda params: st.NonNegativeParamsState(), update)
 
 
 def scale_by_trust_ratio(min_norm: float = 0.0,
