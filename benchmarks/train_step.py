@@ -91,8 +91,9 @@ WEIGHT_DECAY = 1e-2
 MAX_NORM = 1.0
 SGD_LR = 1e-3
 
-VARIANTS = ("fwd+bwd", "gradtx", "optax", "gradtx-flat", "gradtx-flat-hybrid", "gradtx-flatten")
-FLAT = ("gradtx-flat", "gradtx-flat-hybrid")
+VARIANTS = ("fwd+bwd", "gradtx", "gradtx-static", "optax", "gradtx-flat", "gradtx-flat-static",
+            "gradtx-flat-hybrid", "gradtx-flatten")
+FLAT = ("gradtx-flat", "gradtx-flat-static", "gradtx-flat-hybrid")
 
 
 def variants_for(kind: str) -> tuple[str, ...]:
@@ -103,7 +104,8 @@ def variants_for(kind: str) -> tuple[str, ...]:
     free (most likely the limit on memory mappings, 65530 there, as XLA:CPU maps each
     compiled kernel on its own)."""
     if kind == "tables":
-        return tuple(v for v in VARIANTS if v not in ("gradtx-flat-hybrid", "gradtx-flatten"))
+        return tuple(v for v in VARIANTS
+                     if v not in ("gradtx-flat-hybrid", "gradtx-flatten", "gradtx-flat-static"))
     return VARIANTS
 # (kind, blocks or tables, width): 144 leaves at width 256, 504 at width 64, 1002 tables model
 MODELS = (("mlp", 23, 256), ("mlp", 83, 64), ("tables", 996, 64))
@@ -202,6 +204,8 @@ def _gradtx_tx() -> gradtx.GradientTransformation:
 
 
 def make_optimizer(variant: str) -> tuple[Any, Callable] | None:
+    if variant.endswith("-static"):
+        return gradtx.static_hyperparams(_gradtx_tx()), gradtx.apply_updates
     if variant in ("gradtx", *FLAT):
         return _gradtx_tx(), gradtx.apply_updates
     if variant == "gradtx-flatten":
@@ -249,7 +253,7 @@ def matrices_apart(tree: Any) -> Any:
 
 def params_for(variant: str, params: Any) -> Any:
     """The params a variant trains: flat buffers for the flat variants, else the tree."""
-    if variant == "gradtx-flat":
+    if variant in ("gradtx-flat", "gradtx-flat-static"):
         return gradtx.flat.ravel(params)
     if variant == "gradtx-flat-hybrid":
         return gradtx.flat.ravel(params, group=matrices_apart)
@@ -288,10 +292,10 @@ def make_data(kind: str, n: int, width: int, batch: int, key: jax.Array) -> tupl
 
 def measure_model(
     kind: str, n_blocks: int, width: int, batch: int, warmup: int, repeats: int,
-    compile_rounds: int
+    compile_rounds: int, only: set[str] | None = None
 ) -> dict[str, Any]:
     params, x, y = make_data(kind, n_blocks, width, batch, jax.random.key(0))
-    variants = variants_for(kind)
+    variants = tuple(v for v in variants_for(kind) if only is None or v in only)
     n_leaves = len(jax.tree.leaves(params))
     n_params = sum(a.size for a in jax.tree.leaves(params))
 
@@ -388,6 +392,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, help="warmup calls (default 3; quick 2)")
     parser.add_argument("--compile-rounds", type=int,
                         help="compiles of each variant (default 1)")
+    parser.add_argument("--variants", help=f"comma-separated subset of {list(VARIANTS)} "
+                                           "(fwd+bwd is always measured)")
     args = parser.parse_args()
 
     quick = args.quick
@@ -396,6 +402,12 @@ def main() -> None:
     repeats = args.repeats or (15 if quick else 31)
     warmup = args.warmup or (2 if quick else 3)
     compile_rounds = args.compile_rounds or 1
+    only = None
+    if args.variants:
+        only = {"fwd+bwd", *args.variants.split(",")}
+        unknown = sorted(only - set(VARIANTS))
+        if unknown:
+            parser.error(f"--variants: unknown {unknown}; known {list(VARIANTS)}")
 
     env = environment()
     print_environment(env)
@@ -407,7 +419,7 @@ def main() -> None:
         print(f"[{time.perf_counter() - t_start:5.1f} s] model with {n} {what} of width "
               f"{width} ...", flush=True)
         results.append(measure_model(kind, n, width, args.batch, warmup, repeats,
-                                     compile_rounds))
+                                     compile_rounds, only))
     report(results)
     elapsed = time.perf_counter() - t_start
     print(f"\ntotal {elapsed:.0f} s")

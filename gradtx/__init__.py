@@ -23,7 +23,15 @@ from gradtx.core.base import (
 )
 
 # Hyperparameters held in the state.
-from gradtx.core.hyperparams import ScheduledValue, get_hyperparams, set_hyperparams
+from gradtx.core.hyperparams import (
+    ScheduledValue,
+    StaticValue,
+    fold_hyperparams,
+    unfold_hyperparams,
+    get_hyperparams,
+    set_hyperparams,
+    static_hyperparams,
+)
 
 # Tree helpers.
 from gradtx.core.tree import (
@@ -93,6 +101,7 @@ from gradtx.blocks.adam_variants import (
 from gradtx.blocks.sign_and_steps import (
     add_noise,
     fromage_rescale,
+    scale_by_distance_over_gradients,
     scale_by_norm_ratio,
     scale_by_optimistic_gradient,
     scale_by_polyak,
@@ -182,6 +191,10 @@ __all__ = [
     "ScheduledValue",
     "get_hyperparams",
     "set_hyperparams",
+    "static_hyperparams",
+    "StaticValue",
+    "fold_hyperparams",
+    "unfold_hyperparams",
     # tree helpers
     "tree_cast",
     "tree_full_like",
@@ -266,6 +279,7 @@ __all__ = [
     "scale_by_norm_ratio",
     "fromage_rescale",
     "scale_by_sm3",
+    "scale_by_distance_over_gradients",
     "scale_by_lbfgs",
     "scale_by_zoom_linesearch",
     "scale_by_backtracking_linesearch",

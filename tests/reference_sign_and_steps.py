@@ -6,7 +6,7 @@ a flat parameter vector θ, like ``reference_numpy.py``, whose conventions and t
 problem they share: ``grad(θ) -> g``, ``lr`` a number, the trajectory θ_0 … θ_steps
 returned as a ``(steps + 1, n)`` array. None of them imports gradtx or jax.
 
-Per-layer rules (Fromage, SM3) need the layers: ``LAYERS`` lists the slices and
+Per-layer rules (Fromage, SM3, DoG) need the layers: ``LAYERS`` lists the slices and
 shapes of the params tree of ``reference_numpy.to_params``.
 """
 
@@ -195,6 +195,34 @@ def sm3(grad: Grad, theta0: np.ndarray, lr: float, momentum: float = 0.9, eps: f
             step[layer] = preconditioned.ravel()
         m = momentum * m + (1 - momentum) * step
         theta = theta - lr * m
+        out.append(theta.copy())
+    return np.array(out)
+
+
+# --- DoG (Ivgi et al. 2023) ----------------------------------------------------------------
+
+
+def dog(grad: Grad, theta0: np.ndarray, reps_rel: float = 1e-6, eps: float = 1e-8,
+        scale: float = 1.0, steps: int = STEPS) -> np.ndarray:
+    """Layer-wise DoG (LDoG, the paper's eq. (3) with one step size per layer L):
+
+        r_ε = reps_rel · (1 + ‖x_0^L‖),   r̄_t^L = max(r_ε, max_{i ≤ t} ‖x_i^L − x_0^L‖)
+        η_t^L = r̄_t^L / √(Σ_{i ≤ t} ‖g_i^L‖² + ε)          (ε: optax's guard, inside the root)
+        x_{t+1}^L = x_t^L − scale · η_t^L g_t^L
+    """
+    theta = theta0.copy()
+    start = theta0.copy()
+    r = {i: reps_rel * (1 + np.linalg.norm(theta0[layer])) for i, (layer, _) in enumerate(LAYERS)}
+    sums = dict.fromkeys(r, 0.0)
+    out = [theta.copy()]
+    for _ in range(steps):
+        g = grad(theta)
+        new = theta.copy()
+        for i, (layer, _) in enumerate(LAYERS):
+            r[i] = max(r[i], np.linalg.norm(theta[layer] - start[layer]))
+            sums[i] += float(g[layer] @ g[layer])
+            new[layer] = theta[layer] - scale * r[i] / np.sqrt(sums[i] + eps) * g[layer]
+        theta = new
         out.append(theta.copy())
     return np.array(out)
 

@@ -11,12 +11,17 @@
   bfloat16 kept, ``inject_hyperparams`` and ``tree_map_params`` as in optax.
 * Transforms and combinators: the same step-by-step comparison on a small tree.
 * Functions, tree helpers, state classes and signatures: against optax's.
+* optax's newer utilities: stateful schedules in ``inject_hyperparams``, the monitoring
+  transforms, ``microbatching``, and the ``transforms`` submodule.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import importlib
 import inspect
+import re
 import warnings
 from pathlib import Path
 
@@ -35,6 +40,9 @@ pytestmark = [
     # optax's own warnings: from inside its updates of complex params, and its global_norm
     pytest.mark.filterwarnings("ignore:Casting from complex to real:DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:optax.global_norm is deprecated:DeprecationWarning"),
+    # both libraries' inject_stateful_hyperparams (tested for the warning below)
+    pytest.mark.filterwarnings("ignore:inject_stateful_hyperparams is deprecated"
+                               ":DeprecationWarning"),
 ]
 
 STEPS = 100
@@ -162,10 +170,16 @@ OPTIMIZERS = [
     ("radam", {"learning_rate": 5e-3, "nesterov": True}),
     ("adabelief", {"learning_rate": 1e-2, "nesterov": True}),
     ("noisy_sgd", {"learning_rate": 1e-3, "eta": 1e-2, "gamma": 0.3, "key": 7}),
+    # DoG, an optimizer on its own (no learning rate; global_scale -1 descends); the dtype
+    # given, so that inject_hyperparams does not read it as a schedule
+    ("scale_by_distance_over_gradients", {"global_scale": -1.0, "param_dtype": jnp.float32}),
+    ("scale_by_distance_over_gradients", {"reps_rel": 1e-4, "eps": 1e-6, "global_scale": -0.5,
+                                          "param_dtype": jnp.float32}),
 ]
 # optax's tests run these in float32 only ("does not support complex parameters")
 NO_COMPLEX = {"fromage", "noisy_sgd", "sm3", "optimistic_gradient_descent", "optimistic_adam",
-              "lion", "rprop", "adadelta", "adan", "polyak_sgd", "sign_sgd", "signum"}
+              "lion", "rprop", "adadelta", "adan", "polyak_sgd", "sign_sgd", "signum",
+              "scale_by_distance_over_gradients"}  # optax squares the complex numbers
 # The rectification of RAdam at its first tractable step (ρ_t just above 5) is
 # (ρ_∞ − 2tβ^t/(1 − β^t) − 4) with ρ_∞ = 1999: a cancellation that loses ~4 digits in
 # float32 in both libraries (each rounds β^t differently); the update of that one step
@@ -181,6 +195,9 @@ UPDATE_RTOL = 1e-4
 # 1 − float32(0.999) = 9.9998713e-4, 1.3e-5 from the 1e-3 optax forms from a Python float,
 # so a second moment accumulates that relative difference.
 STATE_RTOL = 1e-4
+# optax's DoG updates come in the dtype of its sum of squares, which starts as jnp.zeros(1):
+# float64 under jax_enable_x64 (as here) for float32 params; gradtx's keep the params' dtype.
+WIDENED_UPDATES = {"scale_by_distance_over_gradients"}
 
 
 def _id(case):
@@ -268,7 +285,8 @@ def _stepwise(name, kwargs, setup, dtype):
         updates, new_state = theirs.update(grad, state, params, **extra)
         our_updates, our_state = ours.update(
             grad, jax.tree.unflatten(ours_def, jax.tree.leaves(state)), params, **extra)
-        errors = (relative_errors(our_updates, updates, "updates"),
+        errors = (relative_errors(our_updates, updates, "updates",
+                                  same_dtypes=name not in WIDENED_UPDATES),
                   relative_errors(our_state, new_state, "state"))
         return optax.apply_updates(params, updates), new_state, errors
 
@@ -482,6 +500,8 @@ TRANSFORMS = {
     "scale_by_amsgrad-no-correction": _plain(
         lambda lib: lib.scale_by_amsgrad(bias_correction_mu=False, bias_correction_nu=False)),
     "scale_by_belief": _plain(lambda lib: lib.scale_by_belief()),
+    "scale_by_distance_over_gradients": _plain(
+        lambda lib: lib.scale_by_distance_over_gradients(reps_rel=1e-2, global_scale=-1.0)),
     "scale_by_factored_rms": _plain(
         lambda lib: lib.scale_by_factored_rms(min_dim_size_to_factor=2)),
     "scale_by_lbfgs": _plain(lambda lib: lib.scale_by_lbfgs(memory_size=3)),
@@ -551,6 +571,16 @@ TRANSFORMS = {
     "MultiSteps": _plain(lambda lib: lib.MultiSteps(lib.adam(0.1), 2)),
     "inject_hyperparams": _plain(lambda lib: lib.inject_hyperparams(lib.adamw)(
         learning_rate=lambda c: 0.1 / (1 + c), weight_decay=0.01)),
+    "inject_hyperparams-wrapped-schedule": _plain(lambda lib: lib.inject_hyperparams(lib.sgd)(
+        learning_rate=lib.WrappedSchedule(lambda c: 0.1 / (1 + c)), momentum=0.9)),
+    "inject_stateful_hyperparams": _plain(lambda lib: lib.inject_stateful_hyperparams(
+        lib.scale_by_adam)(b1=lambda c: 0.9 - 0.1 / (1 + c), b2=0.99)),
+    "snapshot": _plain(lambda lib: lib.chain(lib.scale_by_adam(), lib.snapshot(
+        "adam", lambda u: jax.tree.map(jnp.abs, u)), lib.scale(-0.1))),
+    "measure_with_ema": _plain(lambda lib: lib.measure_with_ema(
+        lambda u: jax.tree.map(jnp.square, u), 0.8)),
+    "measure_with_ema-no-debias": _plain(lambda lib: lib.measure_with_ema(
+        lambda u: jax.tree.map(jnp.square, u), 0.5, debias=False)),
     "with_extra_args_support": _plain(lambda lib: lib.with_extra_args_support(lib.sgd(0.1))),
     "stateless": _plain(lambda lib: lib.stateless(lambda u, p: jax.tree.map(
         lambda a, b: a * b, u, p))),
@@ -579,7 +609,8 @@ def _transform_steps(case_id):
         updates, new_state = theirs.update(g, state, params, **extra)
         our_updates, our_state = ours.update(
             g, jax.tree.unflatten(ours_def, jax.tree.leaves(state)), params, **extra)
-        errors = (relative_errors(our_updates, updates, "updates"),
+        errors = (relative_errors(our_updates, updates, "updates",
+                                  same_dtypes=case_id not in WIDENED_UPDATES),
                   relative_errors(our_state, new_state, "state",
                                   same_dtypes=case_id not in WEAKLY_TYPED_STATE))
         return optax.apply_updates(params, updates), new_state, errors
@@ -721,6 +752,21 @@ FUNCTIONS = {
     "init_empty_state": lambda lib: lib.init_empty_state(PARAMS),
     "value_and_grad_from_state": lambda lib: lib.value_and_grad_from_state(_loss)(
         PARAMS, state=lib.lbfgs().init(PARAMS)),
+    # optax's deprecated top-level names of the tree_utils moment helpers
+    "bias_correction": lambda lib: lib.bias_correction(PARAMS, 0.9, jnp.int32(3)),
+    "update_moment": lambda lib: lib.update_moment(GRADS[0], PARAMS, 0.9, 2),
+    "update_infinity_moment": lambda lib: lib.update_infinity_moment(GRADS[0], PARAMS, 0.9,
+                                                                     1e-3),
+    "update_moment_per_elem_norm": lambda lib: lib.update_moment_per_elem_norm(
+        {"z": jnp.array([1 + 2j], jnp.complex64)}, {"z": jnp.array([0.5], jnp.float32)}, 0.9, 2),
+    # optax's docstring example, and MEAN with a keyword batch argument
+    "microbatch": lambda lib: [
+        lib.microbatch(lambda x: (x + 1, jnp.sum(3 * x)), argnums=0, microbatch_size=2,
+                       accumulator=(lib.microbatching.AccumulationType.CONCAT,
+                                    lib.microbatching.AccumulationType.SUM))(jnp.arange(4)),
+        lib.microbatch(lambda w, x: jnp.mean((x @ w) ** 2), (), 4,
+                       lib.microbatching.AccumulationType.MEAN, argnames="x")(
+            PARAMS["w"], x=jnp.concatenate([GRADS[0]["w"].T, GRADS[1]["w"].T]))],
     "tree_map_params": lambda lib: [lib.tree_map_params(
         tx, lambda p: p * 2 + 1, tx.init(PARAMS)) for tx in (
             lib.adamw(0.1, mask=MASK), lib.chain(lib.clip(1.0), lib.partition(
@@ -888,6 +934,8 @@ SIGNATURE_DIFFERENCES = {
                              "as optax's, but gradtx's object",
     ("scale_by_factored_rms", "decay_rate_fn"): "None stands for optax's function "
                                                 "_decay_rate_pow, 1 − (t + 1)^(−decay_rate)",
+    # an enum member of gradtx's AccumulationType, of the same name as optax's
+    ("microbatch", "accumulator"): "AccumulationType.SUM (test_microbatching_signatures_...)",
 }
 NOT_IN_OPTAX = {"state_from_optax", "state_to_optax"}  # gradtx's checkpoint conversions
 
@@ -945,7 +993,8 @@ SCHEDULES = {n for n in goptax.__all__ if n.endswith("_schedule")} | {
 def test_every_public_name_is_checked_here():
     checked = ({c[0] for c in OPTIMIZERS} | {k.split("-")[0] for k in TRANSFORMS}
                | set(FUNCTIONS) | set(STATE_CLASSES) | set(TYPES) | NOT_IN_OPTAX | SCHEDULES
-               | {"lbfgs", "lookahead", "schedules", "tree", "tree_utils"})
+               | {"lbfgs", "lookahead", "schedules", "tree", "tree_utils"}
+               | NEWER_UTILITIES)
     assert sorted(set(goptax.__all__) - checked) == []
 
 
@@ -957,3 +1006,364 @@ def test_the_optax_names_not_provided_are_listed_in_the_migration_guide():
     guide = (Path(__file__).resolve().parents[1] / "docs" / "migrating.md").read_text(
         encoding="utf-8")
     assert [n for n in missing if f"`{n}`" not in guide and f"`optax.{n}`" not in guide] == []
+
+
+# ------------------------------------------------------------- optax's newer utilities
+
+NEWER_UTILITIES = {"monitor", "WrappedSchedule", "microbatching", "transforms"}
+
+
+def _run_eagerly(lib, build, steps=4, extra=lambda i: {}):
+    """The initial state, then (updates, state) after each of ``steps`` eager updates of
+    ``build(lib)`` on GRADS, each library on its own trajectory (float32: a relative 1e-5
+    of Adam's second moment, see STATE_RTOL, carried on)."""
+    tx = build(lib)
+    state, params, out = tx.init(PARAMS), PARAMS, [tx.init(PARAMS)]
+    for i in range(steps):
+        updates, state = tx.update(GRADS[i % len(GRADS)], state, params, **extra(i))
+        params = optax.apply_updates(params, updates)
+        out.append((updates, state))
+    return out
+
+
+def _monitored(lib):
+    return lib.chain(lib.scale_by_adam(), lib.monitor({
+        "norm": lambda u: lib.tree_utils.tree_norm(u),
+        "clipped_ema": lib.measure_with_ema(lambda u: lib.tree_utils.tree_norm(u) > 3.0, 0.9),
+        "b_ema": lib.measure_with_ema(lambda u: u["b"], 0.5, debias=False),
+        "rms": lib.scale_by_rms(),  # a transform: its output is the measurement
+    }), lib.scale(-0.1))
+
+
+def test_monitor_records_what_optax_records():
+    ours, theirs = (_run_eagerly(lib, _monitored, steps=3) for lib in (goptax, optax))
+    # after init the measurements are empty, as in optax; the states have its paths
+    assert ours[0][1].measurements == theirs[0][1].measurements == {}
+    for (our_updates, our_state), (updates, state) in zip(ours[1:], theirs[1:], strict=True):
+        assert_close(our_updates, updates, UPDATE_RTOL, "updates")
+        assert_close(our_state, state, STATE_RTOL, "state")
+        for name in ("norm", "clipped_ema", "b_ema", "rms"):
+            assert_close(gtu.tree_get(our_state, name), otu.tree_get(state, name), STATE_RTOL,
+                         name)
+    # the bool measurement's average: in the default float dtype from init on (optax's
+    # starts as a bool and turns float at the first update)
+    averages = [s for _, s in gtu.tree_get_all_with_path(ours[0], "EmaState")]
+    assert [a.ema.dtype for a in averages] == [jnp.float64, jnp.float32]
+    assert ours[-1][1][1].measurements["clipped_ema"].dtype == \
+        theirs[-1][1][1].measurements["clipped_ema"].dtype
+
+
+def test_snapshot_keeps_the_updates_it_sees_as_optax():
+    def build(lib):
+        return lib.chain(lib.sgd(0.1, momentum=0.9),
+                         lib.snapshot("before_clip", lambda u: lib.tree_utils.tree_norm(u)),
+                         lib.clip_by_global_norm(0.05))
+
+    ours, theirs = (_run_eagerly(lib, build) for lib in (goptax, optax))
+    assert_close(ours[0], theirs[0], 1e-6, "init")  # measure(params)
+    for (our_updates, our_state), (updates, state) in zip(ours[1:], theirs[1:], strict=True):
+        assert_close(our_updates, updates, UPDATE_RTOL, "updates")
+        assert_close(our_state, state, STATE_RTOL, "state")
+        assert gtu.tree_get(our_state, "before_clip") > 0.05  # the norm before clipping
+
+
+class _HalveOnPlateau:
+    """A stateful schedule (optax's protocol): the learning rate halves when the loss passed
+    to the update does not improve on the best so far."""
+
+    def init(self):
+        return {"lr": jnp.asarray(0.1, jnp.float32), "best": jnp.asarray(1e9, jnp.float32)}
+
+    def update(self, state, *, loss, **extra):
+        worse = loss >= state["best"]
+        return {"lr": jnp.where(worse, state["lr"] / 2, state["lr"]),
+                "best": jnp.minimum(loss, state["best"])}
+
+    def __call__(self, state, **extra):
+        return state["lr"]
+
+
+LOSSES = [3.0, 2.0, 2.5, 1.0, 1.5, 1.7]
+
+
+@pytest.mark.parametrize("schedule", ["stateful", "wrapped"])
+def test_inject_hyperparams_runs_stateful_schedules_as_optax(schedule):
+    def build(lib):
+        lr = _HalveOnPlateau() if schedule == "stateful" else \
+            lib.WrappedSchedule(lambda c: 0.1 * 0.8 ** c)
+        return lib.inject_hyperparams(lib.sgd)(learning_rate=lr, momentum=0.9)
+
+    def extra(i):
+        return {"loss": jnp.float32(LOSSES[i])}
+
+    ours, theirs = (_run_eagerly(lib, build, len(LOSSES), extra) for lib in (goptax, optax))
+    assert paths(ours[0]) == paths(theirs[0])
+    assert_close(ours[0], theirs[0], 1e-6, "init")
+    for (our_updates, our_state), (updates, state) in zip(ours[1:], theirs[1:], strict=True):
+        assert_close(our_updates, updates, 1e-6, "updates")
+        assert_close(our_state, state, 1e-6, "state")
+    rates = [float(s.hyperparams["learning_rate"]) for _, s in ours[1:]]
+    if schedule == "stateful":  # the value of the state before its update
+        assert rates == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.05, 0.025])
+
+
+def test_a_wrapped_schedule_follows_its_own_state_as_in_optax():
+    # setting a schedule's count in hyperparams_states moves that schedule (in both)
+    def run(lib):
+        tx = lib.inject_hyperparams(lib.sgd)(learning_rate=lambda c: 0.1 / (1.0 + c))
+        state = tx.init(PARAMS)
+        _, state = tx.update(GRADS[0], state, PARAMS)
+        state.hyperparams_states["learning_rate"] = state.hyperparams_states[
+            "learning_rate"]._replace(count=jnp.asarray(9, jnp.int32))
+        updates, state = tx.update(GRADS[1], state, PARAMS)
+        return updates, state
+
+    (ours, our_state), (theirs, state) = run(goptax), run(optax)
+    assert_close(ours, theirs, 1e-6, "updates")
+    assert_close(our_state, state, 1e-6, "state")
+    assert float(our_state.hyperparams["learning_rate"]) == pytest.approx(0.01)
+
+
+def test_wrapped_schedule_is_optax_s():
+    ours, theirs = (lib.WrappedSchedule(lambda c: 2.0 * c) for lib in (goptax, optax))
+    for s in (ours.init(), theirs.init()):
+        assert type(s).__name__ == "WrappedScheduleState" and s._fields == ("count",)
+    state = ours.update(ours.update(ours.init(), unused=1))
+    assert int(state.count) == 2 and float(ours(state, unused=1)) == 4.0
+    top = goptax.WrappedSchedule(lambda c: c).update(
+        type(state)(count=jnp.asarray(2**31 - 1, jnp.int32)))
+    assert int(top.count) == 2**31 - 1  # saturates, as optax's safe_increment
+    with pytest.raises(TypeError, match=r"^WrappedSchedule: schedule_fn must be callable, got "
+                                        r"float 0\.1$"):
+        goptax.WrappedSchedule(0.1)
+
+
+def test_inject_stateful_hyperparams_warns_and_is_inject_hyperparams():
+    with pytest.warns(DeprecationWarning, match="inject_stateful_hyperparams is deprecated"):
+        factory = goptax.inject_stateful_hyperparams(goptax.adam)
+    tx = factory(learning_rate=0.1)
+    state = tx.init(PARAMS)
+    assert type(state).__name__ == "InjectStatefulHyperparamsState"
+    assert paths(state) == paths(optax.inject_hyperparams(optax.adam)(0.1).init(PARAMS))
+
+
+def test_dog_state_is_optax_s_and_bad_arguments_raise():
+    from optax._src.transform import ScaleByDistanceOverGradientsState
+
+    state = goptax.scale_by_distance_over_gradients().init(PARAMS)
+    assert state._fields == ScaleByDistanceOverGradientsState._fields
+    assert jax.tree.map(jnp.shape, state.grad_sum_of_squares) == {"w": (1,), "b": (1,)}
+    with pytest.raises(ValueError, match=r"^scale_by_distance_over_gradients: eps must be in "
+                                         r"\[0\.0, inf\), got -1\.0$"):
+        goptax.scale_by_distance_over_gradients(eps=-1.0)
+    with pytest.raises(ValueError, match=r"^scale_by_distance_over_gradients: reps_rel must be "
+                                         r"in \(0\.0, inf\), got -1e-06$"):
+        goptax.scale_by_distance_over_gradients(reps_rel=-1e-6)
+    with pytest.raises(ValueError, match="^scale_by_distance_over_gradients: needs the params"):
+        tx = goptax.scale_by_distance_over_gradients()
+        tx.update(GRADS[0], tx.init(PARAMS))
+
+
+MONITORING_ERRORS = [
+    (lambda: goptax.snapshot(1, jnp.sum), TypeError,
+     "snapshot: measure_name must be a str, got int 1"),
+    (lambda: goptax.snapshot("n", "norm"), TypeError,
+     "snapshot: measure must be a function of the updates, got str 'norm'"),
+    (lambda: goptax.monitor([jnp.sum]), TypeError, "monitor: measures must be a dict from "
+     "names (str) to functions or transforms, got [<function sum"),
+    (lambda: goptax.monitor({"n": 3}), TypeError, "monitor: measures['n'] must be a function "
+     "of the updates or a transform, got int 3"),
+    (lambda: goptax.measure_with_ema(jnp.sum, decay=1.5), ValueError,
+     "ema: decay must be in [0.0, 1.0), got 1.5"),
+]
+
+
+@pytest.mark.parametrize("make, error, message", MONITORING_ERRORS,
+                         ids=[m.split(":")[0] + str(i) for i, (_, _, m) in
+                              enumerate(MONITORING_ERRORS)])
+def test_monitoring_bad_arguments_raise_at_construction(make, error, message):
+    with pytest.raises(error, match="^" + re.escape(message)):
+        make()
+
+
+def test_transforms_module_has_optax_transforms_names():
+    theirs = {n for n in dir(optax.transforms) if not n.startswith("_")}
+    assert set(goptax.transforms.__all__) <= theirs
+    for name in goptax.transforms.__all__:
+        assert getattr(goptax.transforms, name) is getattr(goptax, name), name
+    missing = sorted(theirs - set(goptax.transforms.__all__))
+    assert missing == ["ConditionFn", "unitwise_clip", "unitwise_norm"]
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "migrating.md").read_text(
+        encoding="utf-8")
+    assert [n for n in missing if f"`optax.transforms.{n}`" not in guide] == []
+
+
+# ------------------------------------------------------------------------ microbatching
+
+MB = goptax.microbatching
+X = jnp.asarray(np.random.default_rng(7).normal(size=(12, 3)), jnp.float32)
+Y = jnp.asarray(np.random.default_rng(8).normal(size=(2, 12)), jnp.float32)  # batch axis 1
+
+
+def _fun(x, y, scale):
+    return {"cat": x * scale + 1, "sum": jnp.sum(3 * x, axis=0), "mean": jnp.mean(y, axis=1),
+            "running": jnp.sum(y) * scale}
+
+
+def _accumulators(lib):
+    kinds = lib.microbatching.AccumulationType
+    return {"cat": kinds.CONCAT, "sum": kinds.SUM, "mean": kinds.MEAN,
+            "running": kinds.RUNNING_MEAN}
+
+
+def _largest(lib):
+    """A user's Accumulator (it gets its whole part of the results): the elementwise
+    maximum over the microbatches."""
+    return lib.microbatching.Accumulator(
+        init=lambda v: jax.tree.map(lambda s: jnp.full(s.shape, -jnp.inf, s.dtype), v),
+        update=lambda c, v, i: jax.tree.map(jnp.maximum, c, v), finalize=lambda c: c,
+        aggregate=lambda vs: jax.tree.map(lambda a: jnp.max(a, axis=0), vs))
+
+
+MICROBATCH_CASES = {
+    "every-kind": lambda lib: lib.microbatch(
+        _fun, argnums=(0, 1), microbatch_size=3, accumulator=_accumulators(lib),
+        in_axes=(0, 1))(X, Y, 2.0),
+    "keyword-and-early-stop": lambda lib: lib.microbatch(
+        lambda x, scale, y: _fun(x, y, scale), argnums=0, microbatch_size=4,
+        accumulator=_accumulators(lib), argnames="y", in_axes=(0, 1),
+        num_real_microbatches=2)(X, 0.5, y=Y),
+    "traced-early-stop": lambda lib: jax.jit(lambda n: lib.microbatch(
+        _fun, (0, 1), 2, _accumulators(lib), in_axes=(0, 1), num_real_microbatches=n)(
+            X, Y, 1.0))(jnp.int32(4)),
+    "user-accumulator-prefix": lambda lib: lib.microbatch(
+        lambda x: (x, {"a": jnp.max(x, axis=0), "b": jnp.min(x, axis=0)}), 0, 6,
+        (lib.microbatching.AccumulationType.CONCAT, _largest(lib)))(X),
+    "micro_vmap": lambda lib: [
+        lib.microbatching.micro_vmap(lambda a: a ** 2, microbatch_size=4)(X),
+        lib.microbatching.micro_vmap(lambda a, s, w: a * s + w, in_axes=(0, None),
+                                     microbatch_size=3,
+                                     accumulator=lib.microbatching.AccumulationType.MEAN)(
+            X, 2.0, w=X[:, 0]),
+        lib.microbatching.micro_vmap(lambda a: jnp.sum(a), microbatch_size=None,
+                                     accumulator=lib.microbatching.AccumulationType.SUM)(X)],
+    "micro_grad": lambda lib: [lib.microbatching.micro_grad(
+        lambda w, x, t: (0.5 * jnp.mean((x @ w - t) ** 2), jnp.sum(x)), has_aux=True,
+        batch_argnums=(1, 2), microbatch_size=size, keep_batch_dim=keep,
+        accumulator=lib.microbatching.AccumulationType.MEAN,
+        transform_fn=lambda g: (g, g ** 2), metrics_fn=jnp.linalg.norm)(
+            PARAMS["w"][:, 0], X, X[:, 1] * 2.0)
+        for size, keep in ((3, True), (None, True), (4, False))],
+    "reshape_batch_axis": lambda lib: [lib.microbatching.reshape_batch_axis(t, 3, axis)
+                                       for t, axis in ((X, 0), (Y, 1), ({"x": X}, 0))],
+}
+
+
+@pytest.fixture(scope="module")
+def microbatched():
+    return batched({k: k for k in MICROBATCH_CASES},
+                   lambda name: (MICROBATCH_CASES[name](goptax), MICROBATCH_CASES[name](optax)))
+
+
+@pytest.mark.parametrize("name", sorted(MICROBATCH_CASES))
+def test_microbatching_returns_what_optax_returns(name, microbatched):
+    ours, theirs = result(microbatched, name)
+    assert paths(ours) == paths(theirs)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
+        assert_same_dtype(a, b, name)
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
+
+
+def test_microbatching_names_and_signatures_are_optax_s():
+    import optax.microbatching as omb
+
+    assert sorted(MB.__all__) == sorted(n for n in vars(omb) if not n.startswith("_"))
+    assert [m.name for m in MB.AccumulationType] == [m.name for m in omb.AccumulationType]
+    assert [m.value for m in MB.AccumulationType] == [m.value for m in omb.AccumulationType]
+    assert [f.name for f in dataclasses.fields(MB.Accumulator)] == \
+        [f.name for f in dataclasses.fields(omb.Accumulator)]
+    # defaults that are objects: enum members of the same name, and lambdas
+    for name in ("microbatch", "micro_vmap", "micro_grad", "reshape_batch_axis"):
+        ours = inspect.signature(getattr(MB, name)).parameters
+        theirs = inspect.signature(getattr(omb, name)).parameters
+        assert [(p.name, p.kind) for p in ours.values()] == \
+            [(p.name, p.kind) for p in theirs.values()], name
+        for p in ours.values():
+            q = theirs[p.name].default
+            if isinstance(q, enum.Enum):
+                assert p.default.name == q.name, (name, p.name)
+            elif getattr(q, "__name__", "") == "<lambda>":  # the same function
+                x = jnp.arange(3.0)
+                assert jax.tree.map(np.asarray, p.default(x)) is None or \
+                    np.array_equal(p.default(x), q(x)), (name, p.name)
+                assert (p.default(x) is None) == (q(x) is None), (name, p.name)
+            else:
+                assert same_default(p.default, q), (name, p.name)
+    assert goptax.microbatch is MB.microbatch
+    # optax's own AccumulationType members are read by name
+    out = MB.microbatch(lambda x: x, 0, 2, omb.AccumulationType.CONCAT)(X)
+    np.testing.assert_array_equal(out, X)
+
+
+MICROBATCH_ERRORS = [
+    (lambda: MB.microbatch(jnp.sum, 0, 0), ValueError,
+     "microbatch: microbatch_size must be a positive int or None, got 0"),
+    (lambda: MB.microbatch(jnp.sum, 0, -2), ValueError,
+     "microbatch: microbatch_size must be a positive int or None, got -2"),
+    (lambda: MB.microbatch(jnp.sum, 0, 2.0), TypeError,
+     "microbatch: microbatch_size must be a positive int or None, got float 2.0"),
+    (lambda: MB.microbatch(jnp.sum, 0, True), TypeError,
+     "microbatch: microbatch_size must be a positive int or None, got bool True"),
+    (lambda: MB.micro_vmap(jnp.sum, microbatch_size=0), ValueError,
+     "micro_vmap: microbatch_size must be a positive int or None, got 0"),
+    (lambda: MB.micro_grad(jnp.sum, microbatch_size=-1), ValueError,
+     "micro_grad: microbatch_size must be a positive int or None, got -1"),
+    (lambda: MB.micro_vmap(jnp.sum, out_axes=1), NotImplementedError,
+     "micro_vmap: out_axes must be 0, got 1"),
+    (lambda: MB.microbatch(jnp.sum, (), 2), ValueError,
+     "microbatch: argnums and argnames name no argument with a batch axis"),
+    (lambda: MB.microbatch(jnp.sum, (0, 1), 2, in_axes=(0,)), ValueError,
+     "microbatch: in_axes must be one int or one per batched argument (2: argnums then "
+     "argnames), got (0,)"),
+    (lambda: MB.microbatch(jnp.sum, 0, 2, num_real_microbatches=-1), ValueError,
+     "microbatch: num_real_microbatches must be at least 0, got -1"),
+    (lambda: MB.microbatch(jnp.sum, 0, 5)(X), ValueError,
+     "microbatch: the batch size 12 is not divisible by microbatch_size=5"),
+    (lambda: MB.microbatch(lambda a, b: a, (0, 1), 2)(X, Y), ValueError,
+     "microbatch: the batched arguments must have batch axes of one size, got sizes [12, 2]"),
+    (lambda: MB.microbatch(lambda x: jnp.arange(2), 0, 3, MB.AccumulationType.MEAN)(X),
+     ValueError, "microbatch: AccumulationType.MEAN and RUNNING_MEAN need floating (or "
+     "complex) results, got int"),
+    (lambda: MB.microbatch(jnp.sum, 0, 3, "sum")(X), ValueError,
+     "microbatch: accumulator must be an AccumulationType, an Accumulator or a tree of them, "
+     "got 'sum'"),
+    (lambda: MB.reshape_batch_axis(X, 5), ValueError,
+     "reshape_batch_axis: the batch axis 0 has size 12, which microbatch_size=5 does not "
+     "divide"),
+]
+
+
+@pytest.mark.parametrize("make, error, message", MICROBATCH_ERRORS,
+                         ids=[f"{m.split(':')[0]}-{i}" for i, (_, _, m) in
+                              enumerate(MICROBATCH_ERRORS)])
+def test_microbatching_bad_arguments_raise_naming_them(make, error, message):
+    with pytest.raises(error, match="^" + re.escape(message)):
+        make()
+
+
+def test_microbatching_keeps_an_explicitly_sharded_batch_sharded():
+    # optax 0.2.8 compares jax versions as strings, so with jax 0.10 it reshapes without
+    # out_sharding and raises here; the reshape of gradtx.compat.optax needs none
+    mesh = jax.make_mesh((4,), ("data",), axis_types=(jax.sharding.AxisType.Explicit,),
+                         devices=jax.devices()[:4])
+    with jax.set_mesh(mesh):
+        x = jax.device_put(X[:8], jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(
+            "data")))
+        split = jax.jit(lambda x: MB.reshape_batch_axis(x, 4))(x)
+        spec = jax.sharding.PartitionSpec
+        assert jax.typeof(split).sharding.spec == spec(None, "data", None)
+        doubled = jax.jit(MB.micro_vmap(lambda a: 2 * a, microbatch_size=4))(x)
+        assert jax.typeof(doubled).sharding.spec == spec("data", None)
+        total = jax.jit(MB.microbatch(lambda a: jnp.sum(a, axis=0), 0, 4))(x)
+    np.testing.assert_array_equal(doubled, 2 * X[:8])
+    np.testing.assert_allclose(total, jnp.sum(X[:8], axis=0), rtol=1e-6)

@@ -1,5 +1,6 @@
 """Sign-based and step-size optimizers: signSGD, Signum, Rprop, Polyak SGD, noisy SGD,
-Fromage, optimistic gradient descent and SM3.
+Fromage, optimistic gradient descent and SM3, and DoG's block
+(``scale_by_distance_over_gradients``).
 
 Each 50-step trajectory on the shared problem (``reference_numpy.make_problem``,
 float64) equals a NumPy transcription of the paper (``reference_sign_and_steps.py``)
@@ -112,6 +113,12 @@ REFERENCE_CASES = [
     pytest.param(lambda: ss.sm3(0.1), lambda: rs.sm3(g, THETA0, 0.1), False, id="sm3"),
     pytest.param(lambda: ss.sm3(0.05, momentum=None),
                  lambda: rs.sm3(g, THETA0, 0.05, momentum=0.0), False, id="sm3-no-momentum"),
+    # θ_0 kept in float64, as the reference keeps it
+    pytest.param(lambda: blocks.scale_by_distance_over_gradients(param_dtype=jnp.float64,
+                                                                 global_scale=-1.0),
+                 lambda: rs.dog(g, THETA0, scale=1.0), False, id="dog"),
+    pytest.param(lambda: blocks.scale_by_distance_over_gradients(1e-2, 1e-3, None, -0.5),
+                 lambda: rs.dog(g, THETA0, 1e-2, 1e-3, scale=0.5), False, id="dog-arguments"),
 ]
 
 
@@ -125,6 +132,9 @@ FLAT_PATH_CASES = [
                  lambda: rs.rprop(g, THETA0, 0.05, 0.3, 1.5, 1e-4, 0.2), id="rprop"),
     pytest.param(lambda: ss.fromage(0.1), lambda: rs.fromage(g, THETA0, 0.1), id="fromage"),
     pytest.param(lambda: ss.sm3(0.1), lambda: rs.sm3(g, THETA0, 0.1), id="sm3"),
+    pytest.param(lambda: blocks.scale_by_distance_over_gradients(1e-3, param_dtype=None,
+                                                                 global_scale=-1.0),
+                 lambda: rs.dog(g, THETA0, 1e-3), id="dog"),
 ]
 
 
@@ -154,6 +164,13 @@ OPTAX_CASES = [
                  id="optimistic_gradient_descent"),
     pytest.param(lambda: ss.sm3(0.1, momentum=0.5), lambda: optax.sm3(0.1, momentum=0.5), False,
                  id="sm3"),
+    # the default param_dtype (float32): both round θ_0 to float32 alike
+    pytest.param(lambda: blocks.scale_by_distance_over_gradients(global_scale=-1.0),
+                 lambda: optax.scale_by_distance_over_gradients(global_scale=-1.0), False,
+                 id="scale_by_distance_over_gradients"),
+    pytest.param(lambda: blocks.scale_by_distance_over_gradients(1e-3, 1e-4, jnp.float64, -2.0),
+                 lambda: optax.scale_by_distance_over_gradients(1e-3, 1e-4, jnp.float64, -2.0),
+                 False, id="scale_by_distance_over_gradients-arguments"),
 ]
 
 
@@ -326,6 +343,21 @@ BAD_ARGUMENTS = [
      "got 1.0"),
     (lambda: blocks.scale_by_sm3(b2=1.5), ValueError, "scale_by_sm3: b2 must be in [0.0, 1.0], "
      "got 1.5"),
+    (lambda: blocks.scale_by_distance_over_gradients(reps_rel=0.0), ValueError,
+     "scale_by_distance_over_gradients: reps_rel must be in (0.0, inf), got 0.0"),
+    (lambda: blocks.scale_by_distance_over_gradients(reps_rel="1e-6"), TypeError,
+     "scale_by_distance_over_gradients: reps_rel must be a number, got str '1e-6'"),
+    (lambda: blocks.scale_by_distance_over_gradients(eps=-1e-8), ValueError,
+     "scale_by_distance_over_gradients: eps must be in [0.0, inf), got -1e-08"),
+    (lambda: blocks.scale_by_distance_over_gradients(param_dtype=jnp.int32), TypeError,
+     "scale_by_distance_over_gradients: param_dtype must be a real floating dtype or None, "
+     "got <class 'jax.numpy.int32'>"),
+    (lambda: blocks.scale_by_distance_over_gradients(param_dtype="nope"), TypeError,
+     "scale_by_distance_over_gradients: param_dtype must be a real floating dtype or None, "
+     "got 'nope'"),
+    (lambda: blocks.scale_by_distance_over_gradients(global_scale=float("inf")), ValueError,
+     "scale_by_distance_over_gradients: global_scale must be a finite number in (-inf, inf), "
+     "got inf"),
 ]
 
 
@@ -342,6 +374,35 @@ def test_polyak_needs_the_loss():
     with pytest.raises(ValueError, match=r"^scale_by_polyak: needs the loss; call "
                                          r"update\(\.\.\., value=loss\)$"):
         tx.update(params, tx.init(params), params)
+
+
+def test_dog_needs_the_params():
+    tx = blocks.scale_by_distance_over_gradients()
+    params = ref.to_params(THETA0)
+    with pytest.raises(ValueError, match=r"^scale_by_distance_over_gradients: needs the params"):
+        tx.update(params, tx.init(params))
+
+
+def test_dog_keeps_its_state_types_and_the_params_dtypes():
+    """r and G in float32 for bfloat16 params (from init on, so a jitted step keeps its
+    types), θ_0 in ``param_dtype``, the updates in the params' dtypes; an int leaf passes."""
+    tx = blocks.scale_by_distance_over_gradients(global_scale=-1.0)
+    params = {"w": jnp.ones((2, 3), jnp.bfloat16), "b": jnp.ones(3, jnp.float32),
+              "n": jnp.arange(2)}
+    grads = {"w": jnp.ones((2, 3), jnp.bfloat16), "b": -jnp.ones(3, jnp.float32),
+             "n": jnp.zeros(2, jnp.int64)}
+    state = tx.init(params)
+    updates, new = jax.jit(tx.update)(grads, state, params)
+    as_types = lambda t: jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), t)  # noqa: E731
+    assert as_types(new) == as_types(state)
+    assert as_types(state.max_dist) == {"w": ((), jnp.float32), "b": ((), jnp.float32),
+                                        "n": ((), jnp.int64)}
+    assert as_types(state.init_params)["w"] == ((2, 3), jnp.float32)
+    assert as_types(updates) == as_types(params)
+    # the first step: r_0 / √(‖g‖² + ε) · g, with r_0 = 1e-6 (1 + ‖θ_0‖)
+    r0 = 1e-6 * (1 + np.sqrt(3.0))
+    np.testing.assert_allclose(updates["b"], r0 / np.sqrt(3 + 1e-8), rtol=1e-6)
+    np.testing.assert_array_equal(updates["n"], grads["n"])
 
 
 def test_fromage_needs_the_params():
@@ -361,6 +422,7 @@ ZERO_GRADIENT = [
     pytest.param(lambda: ss.polyak_sgd(variant="sps+", f_min=-1.0), id="polyak_sgd-sps+"),
     pytest.param(lambda: ss.optimistic_gradient_descent(0.1), id="optimistic_gradient_descent"),
     pytest.param(lambda: ss.sm3(0.1), id="sm3"),
+    pytest.param(lambda: blocks.scale_by_distance_over_gradients(), id="dog"),
 ]
 
 

@@ -1,5 +1,5 @@
 """Blocks of the sign-based and step-size methods: signSGD, Rprop, Polyak steps, gradient
-noise, optimistic gradients, Fromage and SM3.
+noise, optimistic gradients, Fromage, SM3 and DoG (distance over gradients).
 
 Notation as in ``gradtx.blocks.preconditioners``: g the gradient (the incoming
 update u), θ the params, t the update number (1 for the first update), ⊙ elementwise,
@@ -13,7 +13,7 @@ update u), θ the params, t the update number (1 for the first update), ⊙ elem
   ``gradtx.core.lift.per_array``, per-layer norms (Fromage) as its block reductions,
   and rules that need an array's shape (SM3's cover, the noise drawn leaf by leaf) by
   ``gradtx.core.lift.per_leaf``, so flat params ([`gradtx.flat`][]) give the same
-  results; the Polyak step is global.
+  results (DoG's per-layer distances and gradient sums too); the Polyak step is global.
 """
 
 from __future__ import annotations
@@ -30,7 +30,14 @@ from gradtx.core.base import GradientTransformation, expect_params, stateless
 from gradtx.core.block import block
 from gradtx.core.hyperparams import HyperParams
 from gradtx.core.lift import leaf_structs, leaf_tree, per_array, per_leaf
-from gradtx.core.numerics import abs_sq, is_trainable, second_moment_dtype, sign, widen
+from gradtx.core.numerics import (
+    abs_sq,
+    is_trainable,
+    real_dtype,
+    second_moment_dtype,
+    sign,
+    widen,
+)
 from gradtx.core.tree import tree_full_like, tree_sum_of_squares, tree_zeros_like
 from gradtx.core.validate import (
     NONNEGATIVE,
@@ -51,6 +58,7 @@ __all__ = [
     "ScaleByNormRatioState",
     "FromageRescaleState",
     "ScaleBySm3State",
+    "ScaleByDistanceOverGradientsState",
     "scale_by_sign",
     "scale_by_rprop",
     "scale_by_polyak",
@@ -59,6 +67,7 @@ __all__ = [
     "scale_by_norm_ratio",
     "fromage_rescale",
     "scale_by_sm3",
+    "scale_by_distance_over_gradients",
 ]
 
 Schedule = Callable[[Any], Any]
@@ -427,8 +436,13 @@ def fromage_rescale(learning_rate: float | Schedule) -> GradientTransformation:
 
     def update(updates, state, params, h, step, **extra):
         expect_params(owner, params, updates)
-        m = 1 / jnp.sqrt(1 + h["learning_rate"] ** 2)
-        (updates,) = per_array(lambda u, p: (m * u + (m - 1) * p,), updates, shared=(params,),
+        a2 = h["learning_rate"] ** 2
+        root = jnp.sqrt(1 + a2)
+        m = 1 / root
+        # m − 1 = −α²/(√(1+α²)(1 + √(1+α²))): no cancellation for small α (1/√(1+α²) − 1
+        # in float32 keeps about 3 of its digits at α = 0.01)
+        shrink = -a2 / (root * (1 + root))
+        (updates,) = per_array(lambda u, p: (m * u + shrink * p,), updates, shared=(params,),
                                what=owner)
         return updates, state
 
@@ -525,3 +539,129 @@ def scale_by_sm3(b1: float = 0.9, b2: float = 1.0, eps: float = 1e-8) -> Gradien
         return updates, state._replace(mu=mu, momentum=momentum)
 
     return block(owner, ScaleBySm3State, hyper, init, update)
+
+
+# --- DoG (distance over gradients) ---------------------------------------------------------
+
+
+class ScaleByDistanceOverGradientsState(NamedTuple):
+    """The state of ``scale_by_distance_over_gradients``, per array (layer) of the params:
+    ``max_dist`` r_t and ``grad_sum_of_squares`` G_t, one scalar each (trees of the params'
+    leaves, also for flat params), and ``init_params`` θ_0 (like the params, in
+    ``param_dtype``)."""
+
+    max_dist: Any
+    grad_sum_of_squares: Any
+    init_params: Any
+    hyperparams: dict[str, Any]
+
+
+def _dog_storage_dtype(param_dtype: Any, override: Any) -> np.dtype:
+    """The dtype θ_0 is kept in: ``override`` (a real dtype) at the param's kind (complex
+    params get the complex dtype of that precision), or the param's own dtype."""
+    if override is None:
+        return np.dtype(param_dtype)
+    if jnp.issubdtype(param_dtype, jnp.complexfloating):
+        return np.dtype(jnp.promote_types(override, jnp.complex64))
+    return np.dtype(override)
+
+
+def _dog_stat_dtype(param_dtype: Any, init_dtype: Any) -> np.dtype:
+    """The dtype of r and G: the real dtype of the param and of θ_0, float32 or wider."""
+    return np.dtype(jnp.promote_types(jnp.promote_types(real_dtype(param_dtype),
+                                                        real_dtype(init_dtype)), jnp.float32))
+
+
+def _check_param_dtype(owner: str, param_dtype: Any) -> Any:
+    """``param_dtype`` as a NumPy dtype (``None`` kept); a real floating dtype or None."""
+    if param_dtype is None:
+        return None
+    try:
+        dtype = np.dtype(param_dtype)
+    except TypeError:
+        dtype = None
+    if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"{owner}: param_dtype must be a real floating dtype or None, got "
+                        f"{param_dtype!r}")
+    return dtype
+
+
+def scale_by_distance_over_gradients(
+    reps_rel: float = 1e-6,
+    eps: float = 1e-8,
+    param_dtype: Any = jnp.float32,
+    global_scale: float | Schedule = 1.0,
+) -> GradientTransformation:
+    """DoG, "distance over gradients" (Ivgi et al. 2023), layer-wise (their LDoG): a step
+    size with no learning rate, the largest distance travelled from the initial params over
+    the root of the summed squared gradients. Per array (layer), with θ_0 its value at
+    ``init`` and θ_t the params passed to the t-th update:
+
+        r_0 = r_ε (1 + ‖θ_0‖)
+        r_t = max(r_{t−1}, ‖θ_t − θ_0‖)
+        G_t = G_{t−1} + ‖g_t‖²,   G_0 = 0
+        u = s · r_t / √(G_t + ε) · g_t
+
+    ‖·‖ is the L2 norm of the whole array (|x|² for complex entries). The update has the
+    sign of g times s: with ``global_scale`` s = −1 it is a descent step (the paper's
+    θ ← θ − η_t g); chained after ``scale_by_learning_rate`` or with s = 1 it is a
+    direction. The authors recommend averaging the iterates
+    ([`gradtx.polyak_average`][]). Needs the params.
+
+    The state keeps θ_0 (one copy of the params, in ``param_dtype``) and two scalars per
+    array; r and G are stored in float32 or wider. optax 0.2.8's
+    ``scale_by_distance_over_gradients`` is this rule (for real params).
+
+    Args:
+      reps_rel: r_ε > 0, the initial distance relative to 1 + ‖θ_0‖ (the paper: 1e-6, or
+        1e-4 for models with batch normalization).
+      eps: ε ≥ 0 added to G (no division by zero before a nonzero gradient).
+      param_dtype: the dtype θ_0 is stored in (a real floating dtype; complex params keep
+        the complex dtype of its precision), or ``None`` for each param's own dtype.
+      global_scale: s, a real factor (typically 1 or −1).
+    """
+    owner = "scale_by_distance_over_gradients"
+    Interval(low=0.0, low_open=True).check(owner, "reps_rel", reps_rel, allow_schedule=False)
+    storage = _check_param_dtype(owner, param_dtype)
+    hyper = HyperParams(owner, eps=(eps, NONNEGATIVE), global_scale=(global_scale, REAL))
+
+    def init(params, hyperparams):
+        def initial(p):
+            if not is_trainable(p):
+                return p
+            return p.astype(_dog_storage_dtype(p.dtype, storage))
+
+        def first_distance(p):
+            if not is_trainable(p):
+                return np.zeros((), p.dtype)
+            stat = _dog_stat_dtype(p.dtype, _dog_storage_dtype(p.dtype, storage))
+            return (reps_rel * (1 + jnp.sqrt(jnp.sum(abs_sq(p))))).astype(stat)
+
+        def zero_sum(p):
+            if not is_trainable(p):
+                return np.zeros((), p.dtype)
+            return jnp.zeros((), _dog_stat_dtype(p.dtype, _dog_storage_dtype(p.dtype, storage)))
+
+        leaves = leaf_tree(params)
+        return ScaleByDistanceOverGradientsState(
+            jax.tree.map(first_distance, leaves), jax.tree.map(zero_sum, leaves),
+            jax.tree.map(initial, params), hyperparams)
+
+    def update(updates, state, params, h, step, **extra):
+        expect_params(owner, params, updates)
+        s, eps_ = h["global_scale"], h["eps"]
+
+        def statistics(r, big_g, g, p, p0):
+            distance = jnp.sqrt(jnp.sum(abs_sq(p - p0.astype(jnp.result_type(p, p0)))))
+            return (jnp.maximum(r, distance.astype(r.dtype)),
+                    big_g + jnp.sum(abs_sq(g)).astype(big_g.dtype))
+
+        def rule(g, r, big_g):
+            return ((s * (r / jnp.sqrt(big_g + eps_))) * g,)
+
+        max_dist, sum_sq = per_leaf(statistics, state.max_dist, state.grad_sum_of_squares,
+                                    shared=(updates, params, state.init_params), what=owner)
+        (updates,) = per_leaf(rule, updates, shared=(max_dist, sum_sq), what=owner)
+        return updates, state._replace(max_dist=max_dist, grad_sum_of_squares=sum_sq)
+
+    return block(owner, ScaleByDistanceOverGradientsState, hyper, init, update)

@@ -38,7 +38,7 @@ def block(
         expect_state(state, state_cls, owner)
         h = hyper.current(state.hyperparams, step)
         updates, state = update(updates, state, params, h, step, **extra)
-        return updates, state._replace(hyperparams=hyper.store(h))
+        return updates, state._replace(hyperparams=hyper.store(h, state.hyperparams))
 
     if uses_step or hyper.scheduled:
         return stepped(_init, _update, owner)

@@ -10,7 +10,7 @@ provided, and where a result can differ, is listed in docs/migrating.md.
 
 from gradtx.blocks.per_example import per_example_global_norm_clip, per_example_layer_norm_clip
 from gradtx.compat.optax import _schedules as schedules
-from gradtx.compat.optax import tree, tree_utils
+from gradtx.compat.optax import microbatching, transforms, tree, tree_utils
 from gradtx.compat.optax._alias import (
     adabelief,
     adadelta,
@@ -45,6 +45,13 @@ from gradtx.compat.optax._alias import (
     yogi,
 )
 from gradtx.compat.optax._layout import GradientTransformationExtraArgs, chain, named_chain
+from gradtx.compat.optax._monitoring import (
+    MonitorState,
+    SnapshotState,
+    measure_with_ema,
+    monitor,
+    snapshot,
+)
 from gradtx.compat.optax._numerics import (
     global_norm,
     safe_increment,
@@ -135,6 +142,7 @@ from gradtx.compat.optax._transforms import (
     scale_by_amsgrad,
     scale_by_backtracking_linesearch,
     scale_by_belief,
+    scale_by_distance_over_gradients,
     scale_by_factored_rms,
     scale_by_lbfgs,
     scale_by_learning_rate,
@@ -173,6 +181,7 @@ from gradtx.compat.optax._types import (
 )
 from gradtx.compat.optax._wrappers import (
     MultiSteps,
+    WrappedSchedule,
     apply_if_finite,
     conditionally_mask,
     conditionally_transform,
@@ -180,6 +189,7 @@ from gradtx.compat.optax._wrappers import (
     freeze,
     init_empty_state,
     inject_hyperparams,
+    inject_stateful_hyperparams,
     lookahead,
     masked,
     multi_transform,
@@ -189,7 +199,14 @@ from gradtx.compat.optax._wrappers import (
     stateless_with_tree_map,
     with_extra_args_support,
 )
+from gradtx.compat.optax.microbatching import microbatch
+from gradtx.compat.optax.tree_utils import tree_bias_correction as bias_correction
 from gradtx.compat.optax.tree_utils import tree_map_params
+from gradtx.compat.optax.tree_utils import tree_update_infinity_moment as update_infinity_moment
+from gradtx.compat.optax.tree_utils import tree_update_moment as update_moment
+from gradtx.compat.optax.tree_utils import (
+    tree_update_moment_per_elem_norm as update_moment_per_elem_norm,
+)
 from gradtx.core.base import GradientTransformation, apply_updates
 from gradtx.optimizers.lbfgs import value_and_grad_from_state
 from gradtx.wrappers.groups import MaskedNode
@@ -276,6 +293,7 @@ __all__ = [
     "scale_by_amsgrad",
     "scale_by_backtracking_linesearch",
     "scale_by_belief",
+    "scale_by_distance_over_gradients",
     "scale_by_factored_rms",
     "scale_by_lbfgs",
     "scale_by_learning_rate",
@@ -307,14 +325,21 @@ __all__ = [
     "flatten",
     "freeze",
     "inject_hyperparams",
+    "inject_stateful_hyperparams",
     "lookahead",
     "masked",
     "multi_transform",
     "partition",
     "selective_transform",
+    "WrappedSchedule",
+    # monitoring
+    "measure_with_ema",
+    "monitor",
+    "snapshot",
     # functions
     "global_norm",
     "incremental_update",
+    "microbatch",
     "periodic_update",
     "per_example_global_norm_clip",
     "per_example_layer_norm_clip",
@@ -327,6 +352,11 @@ __all__ = [
     "skip_not_finite",
     "tree_map_params",
     "value_and_grad_from_state",
+    # legacy moment helpers (as optax.tree_utils.tree_*)
+    "bias_correction",
+    "update_infinity_moment",
+    "update_moment",
+    "update_moment_per_elem_norm",
     # schedules (also as schedules.*)
     "constant_schedule",
     "cosine_decay_schedule",
@@ -360,6 +390,7 @@ __all__ = [
     "LookaheadState",
     "MaskedNode",
     "MaskedState",
+    "MonitorState",
     "MultiStepsState",
     "MultiTransformState",
     "NonNegativeParamsState",
@@ -382,11 +413,14 @@ __all__ = [
     "ScaleByTrustRatioState",
     "ScaleByZoomLinesearchState",
     "ScaleState",
+    "SnapshotState",
     "TraceState",
     "ZeroNansState",
     "ZoomLinesearchInfo",
     # submodules
+    "microbatching",
     "schedules",
+    "transforms",
     "tree",
     "tree_utils",
     # checkpoints

@@ -47,6 +47,7 @@ __all__ = [
     "ScaleByAmsgradState",
     "ScaleByBacktrackingLinesearchState",
     "ScaleByBeliefState",
+    "ScaleByDistanceOverGradientsState",
     "ScaleByLBFGSState",
     "ScaleByLionState",
     "ScaleByNovogradState",
@@ -233,6 +234,16 @@ class ScaleByOptimisticGradientState(NamedTuple):
 
     is_initial_step: jax.Array
     previous_gradient: Any
+
+
+class ScaleByDistanceOverGradientsState(NamedTuple):
+    """``scale_by_distance_over_gradients``: per leaf, the largest distance r from the
+    initial params (a scalar), the sum G of squared gradients (a shape-(1,) array), and the
+    initial params θ_0."""
+
+    max_dist: Any
+    grad_sum_of_squares: Any
+    init_params: Any
 
 
 class ScaleByLBFGSState(NamedTuple):

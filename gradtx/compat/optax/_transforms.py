@@ -47,6 +47,7 @@ __all__ = [
     "scale_by_amsgrad",
     "scale_by_backtracking_linesearch",
     "scale_by_belief",
+    "scale_by_distance_over_gradients",
     "scale_by_factored_rms",
     "scale_by_lbfgs",
     "scale_by_learning_rate",
@@ -496,3 +497,39 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True
     return optax_layout(gt.scale_by_lbfgs(memory_size, scale_init_precond),
                         st.ScaleByLBFGSState, "scale_by_lbfgs")
 
+
+
+# ------------------------------------------------------------------ parameter-free steps
+
+
+def _default_float_dtype() -> Any:
+    """The dtype of ``jnp.zeros(1)``: float64 under ``jax_enable_x64``, else float32."""
+    return jax.dtypes.canonicalize_dtype(np.float64)
+
+
+# optax keeps G as a shape-(1,) array started from ``jnp.zeros(1)`` (the default float
+# dtype), gradtx as a scalar in the leaf's statistics dtype: the field reshapes, and widens
+# to optax's dtype (the gradtx rule then sums in that dtype).
+_DOG_SUM_OF_SQUARES = Field(
+    get=lambda s: jax.tree.map(
+        lambda x: jnp.reshape(x, (1,)).astype(jnp.promote_types(x.dtype, _default_float_dtype())),
+        s.grad_sum_of_squares),
+    put=lambda s, value: s._replace(
+        grad_sum_of_squares=jax.tree.map(lambda x: jnp.reshape(x, ()), value)),
+)
+
+
+def scale_by_distance_over_gradients(reps_rel: float = 1e-6, eps: float = 1e-8,
+                                     param_dtype: Any = jnp.float32, global_scale: float = 1.0
+                                     ) -> GradientTransformation:
+    """optax.scale_by_distance_over_gradients: layer-wise DoG (Ivgi et al. 2023), per array
+    r_t = max(r_{t−1}, ‖θ_t − θ_0‖) with r_0 = reps_rel (1 + ‖θ_0‖), G_t = G_{t−1} + ‖g_t‖²,
+    u ← s · r_t / √(G_t + ε) · g (s = ``global_scale``; −1 descends). Needs the params. The
+    state is optax's ``ScaleByDistanceOverGradientsState(max_dist, grad_sum_of_squares,
+    init_params)``, ``grad_sum_of_squares`` a shape-(1,) array per leaf (see
+    [`gradtx.scale_by_distance_over_gradients`][])."""
+    return optax_layout(gt.scale_by_distance_over_gradients(reps_rel, eps, param_dtype,
+                                                            global_scale),
+                        st.ScaleByDistanceOverGradientsState,
+                        "scale_by_distance_over_gradients", step=None,
+                        grad_sum_of_squares=_DOG_SUM_OF_SQUARES)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 
@@ -14,6 +14,7 @@ __all__ = [
     "ScalarOrSchedule",
     "Schedule",
     "ShouldSkipUpdateFunction",
+    "StatefulSchedule",
     "TransformInitFn",
     "TransformUpdateExtraArgsFn",
     "TransformUpdateFn",
@@ -65,3 +66,17 @@ class ShouldSkipUpdateFunction(Protocol):
 
     def __call__(self, updates: Updates, gradient_step: jax.Array, params: Params | None
                  ) -> tuple[jax.Array, Any]: ...
+
+
+@runtime_checkable
+class StatefulSchedule(Protocol):
+    """optax.schedules.StatefulSchedule: a schedule with a state of its own (any object with
+    these three methods): ``init() -> state``, ``update(state, **extra_args) -> state``,
+    and ``schedule(state, **extra_args)``, the value for that state. ``inject_hyperparams``
+    keeps the state in ``hyperparams_states`` and passes the update's extra arguments."""
+
+    def init(self) -> Any: ...
+
+    def update(self, state: Any, **extra_args: Any) -> Any: ...
+
+    def __call__(self, state: Any, **extra_args: Any) -> Any: ...

@@ -7,7 +7,9 @@ gradtx transform that needs the step, passed here, counts its own updates.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import warnings
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
 
@@ -19,20 +21,22 @@ from jax.tree_util import PyTreeDef
 import gradtx as gt
 from gradtx.compat.optax import _states as st
 from gradtx.compat.optax._layout import (
-    Field,
     GradientTransformationExtraArgs,
     optax_layout,
     own_counter,
     scalar_probe,
 )
+from gradtx.compat.optax._numerics import safe_increment
+from gradtx.compat.optax._types import Schedule, StatefulSchedule
 from gradtx.compat.optax.tree_utils import _ParamsPlaceholder
-from gradtx.core.base import EmptyState, GradientTransformation, Part
+from gradtx.core.base import EmptyState, GradientTransformation, Part, expect_state
 from gradtx.wrappers.groups import MaskedNode, MaskedState, is_spec_function
-from gradtx.wrappers.optax_extras import MultiSteps
+from gradtx.wrappers.optax_extras import InjectHyperparamsState, MultiSteps
 from gradtx.wrappers.optax_extras import inject_hyperparams as _inject_hyperparams
 
 __all__ = [
     "MultiSteps",
+    "WrappedSchedule",
     "apply_if_finite",
     "conditionally_mask",
     "conditionally_transform",
@@ -40,6 +44,7 @@ __all__ = [
     "freeze",
     "init_empty_state",
     "inject_hyperparams",
+    "inject_stateful_hyperparams",
     "lookahead",
     "masked",
     "multi_transform",
@@ -165,32 +170,125 @@ def selective_transform(optimizer: GradientTransformation, *, freeze_mask: Any
                                                          freeze_mask))
 
 
+class WrappedSchedule:
+    """optax.WrappedSchedule: a schedule of the step count as a stateful schedule. Its state
+    is a ``WrappedScheduleState(count)`` (int32, from 0); ``update`` adds 1 (saturating at
+    2³¹ − 1) and ``self(state)`` is ``schedule_fn(state.count)``. Extra arguments are
+    accepted and ignored. ``inject_hyperparams`` wraps every plain schedule in one."""
+
+    def __init__(self, schedule_fn: Schedule) -> None:
+        if not callable(schedule_fn):
+            raise TypeError(f"WrappedSchedule: schedule_fn must be callable, got "
+                            f"{type(schedule_fn).__name__} {schedule_fn!r}")
+        self.schedule_fn = schedule_fn
+
+    def init(self) -> st.WrappedScheduleState:
+        """The state before the first update: count 0."""
+        return st.WrappedScheduleState(count=jnp.zeros([], jnp.int32))
+
+    def update(self, state: st.WrappedScheduleState, **extra_args: Any
+               ) -> st.WrappedScheduleState:
+        """count ← count + 1 (saturating)."""
+        del extra_args
+        return st.WrappedScheduleState(count=safe_increment(state.count))
+
+    def __call__(self, state: st.WrappedScheduleState, **extra_args: Any) -> Any:
+        """schedule_fn(count)."""
+        del extra_args
+        return self.schedule_fn(state.count)
+
+
 def inject_hyperparams(inner_factory: Callable[..., GradientTransformation],
                        static_args: str | Iterable[str] = (), hyperparam_dtype: Any = None
                        ) -> Callable[..., GT]:
     """optax.inject_hyperparams: the numeric arguments of ``inner_factory`` held in
-    ``state.hyperparams`` (settable between steps), its callable ones read as schedules of
-    the call count (see gradtx.inject_hyperparams). The state is optax 0.2.8's
-    ``InjectStatefulHyperparamsState``, with a ``WrappedScheduleState`` per schedule."""
-    native = _inject_hyperparams(inner_factory, static_args, hyperparam_dtype)
+    ``state.hyperparams`` (settable between steps), its callable ones (not named in
+    ``static_args``, not bools) read as schedules. The state is optax 0.2.8's
+    ``InjectStatefulHyperparamsState(count, hyperparams, hyperparams_states, inner_state)``.
+
+    A stateful schedule (optax's ``StatefulSchedule``: an object with ``init``, ``update``
+    and ``__call__``) keeps its state in ``hyperparams_states``; any
+    other callable is wrapped in a [`WrappedSchedule`][gradtx.compat.optax.WrappedSchedule]
+    (its state the count it is called with). At every update, for each schedule f with
+    state s:
+
+        h ← f(s, **extra_args),   s ← f.update(s, **extra_args),   (u, inner) ← inner(u; h)
+
+    the value from the state *before* its update, the update's extra keyword arguments
+    passed to both (and, those it accepts, to the inner transform). The numeric values are
+    traced under ``jit``, floating ones stored in ``hyperparam_dtype`` (default: the
+    params' widest floating dtype); see gradtx.inject_hyperparams for the rest.
+    """
+    owner = "inject_hyperparams"
+    native = _inject_hyperparams(inner_factory, static_args, hyperparam_dtype)  # checks args
     statics = {static_args} if isinstance(static_args, str) else set(static_args)
     signature = inspect.signature(inner_factory)
+    factory_name = getattr(inner_factory, "__name__", "inner_factory")
 
+    @functools.wraps(inner_factory)
     def wrapped(*args: Any, **kwargs: Any) -> GT:
-        tx = native(*args, **kwargs)
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        scheduled = [k for k, v in bound.arguments.items()
-                     if k not in statics and not isinstance(v, bool) and callable(v)]
-        schedule_states = Field(
-            get=lambda s: {k: st.WrappedScheduleState(s.count) for k in scheduled},
-            put=lambda s, value: s)
-        return optax_layout(tx, st.InjectStatefulHyperparamsState, "inject_hyperparams",
-                            step=None, hyperparams_states=schedule_states)
+        try:
+            given = signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{owner}({factory_name}): {e}") from None
+        full = signature.bind(*args, **kwargs)
+        full.apply_defaults()
+        schedules: dict[str, Any] = {}
+        for name, value in full.arguments.items():
+            if name in statics or isinstance(value, bool) or not callable(value):
+                continue
+            schedules[name] = value if isinstance(value, StatefulSchedule) \
+                else WrappedSchedule(value)
+        # The gradtx wrapper holds each schedule's value as a numeric hyperparameter (the
+        # value at the schedule's initial state, so the factory's checks run now); before
+        # each update it is set to the schedule's value for its current state.
+        for name, f in schedules.items():
+            given.arguments[name] = f(f.init())
+        tx = native(*given.args, **given.kwargs)
 
-    wrapped.__name__ = getattr(inner_factory, "__name__", "wrapped")
-    wrapped.__doc__ = getattr(inner_factory, "__doc__", None)
+        def init(params):
+            state = tx.init(params)
+            return st.InjectStatefulHyperparamsState(
+                count=state.count, hyperparams=state.hyperparams,
+                hyperparams_states={k: f.init() for k, f in schedules.items()},
+                inner_state=state.inner_state)
+
+        def update(updates, state, params=None, **extra):
+            expect_state(state, st.InjectStatefulHyperparamsState, owner)
+            if not isinstance(state.hyperparams_states, Mapping) or \
+                    not set(schedules) <= set(state.hyperparams_states):
+                got = sorted(state.hyperparams_states) \
+                    if isinstance(state.hyperparams_states, Mapping) \
+                    else type(state.hyperparams_states).__name__
+                raise TypeError(f"{owner}: state.hyperparams_states must be a dict holding "
+                                f"{sorted(schedules)}, got {got}")
+            hyperparams = dict(state.hyperparams)
+            for k, f in schedules.items():
+                hyperparams[k] = f(state.hyperparams_states[k], **extra)
+            schedule_states = {k: f.update(state.hyperparams_states[k], **extra)
+                               for k, f in schedules.items()}
+            updates, inner = tx.update(updates, InjectHyperparamsState(
+                count=state.count, hyperparams=hyperparams, inner_state=state.inner_state),
+                params, **extra)
+            return updates, st.InjectStatefulHyperparamsState(
+                count=inner.count, hyperparams=inner.hyperparams,
+                hyperparams_states=schedule_states, inner_state=inner.inner_state)
+
+        return GradientTransformationExtraArgs(init, update)
+
     return wrapped
+
+
+def inject_stateful_hyperparams(inner_factory: Callable[..., GradientTransformation],
+                                static_args: str | Iterable[str] = (),
+                                hyperparam_dtype: Any = None) -> Callable[..., GT]:
+    """optax.inject_stateful_hyperparams (deprecated in optax since 0.1.9): warns with a
+    ``DeprecationWarning`` and returns ``inject_hyperparams(inner_factory, static_args,
+    hyperparam_dtype)``, which takes stateful schedules as well."""
+    warnings.warn("inject_stateful_hyperparams is deprecated (as in optax); use "
+                  "inject_hyperparams, which takes stateful schedules too",
+                  DeprecationWarning, stacklevel=2)
+    return inject_hyperparams(inner_factory, static_args, hyperparam_dtype)
 
 
 def apply_if_finite(inner: GradientTransformation, max_consecutive_errors: int
