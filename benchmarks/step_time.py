@@ -35,7 +35,8 @@ What is measured
   (``jax.jit(step).trace``), lowered (``.lower()``) and compiled
   (``.compile()``), each stage timed. Every measurement runs in a fresh
   Python process (no warm jit caches, memory returned afterwards; the jnp
-  ufunc caches are warmed on a 2-leaf tree first), gradtx and optax
+  ufunc caches are warmed on a 2-leaf tree first), gradtx (per leaf, on flat
+  params, and per leaf under ``gradtx.static_hyperparams``) and optax
   alternately; a compile that exceeds ``--compile-timeout`` is reported as
   such.
 

@@ -17,18 +17,21 @@ large model with few operations per leaf, so that XLA:CPU compiles it in under
 a minute on 2 cores (the 166-block MLP does not, see below).
 
 Each training step is one ``jax.jit`` with the params and the optimizer
-state donated, and is built six ways:
+state donated, and is built these ways (``--variants`` picks some):
 
 * ``fwd+bwd``: ``jax.value_and_grad`` then plain SGD written by hand
   (θ ← θ − 10⁻³ g): the gradients are computed and consumed, no optimizer;
 * ``gradtx``: ``gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.adamw(1e-3))``
   (gradtx's default weight decay λ = 1e-2);
+* ``gradtx-static``: the same under ``gradtx.static_hyperparams`` (hyperparameters
+  compiled in as constants);
 * ``optax``: ``optax.chain(optax.clip_by_global_norm(1.0),
   optax.adamw(1e-3, weight_decay=1e-2))``, the same math;
 * ``gradtx-flat``: the gradtx optimizer on flat params — the params are a
   ``gradtx.flat.FlatParams`` (``ravel`` once, before training), the loss is
   taken of ``flat.unravel()``, the gradient with respect to the flat buffers, and
   the update runs once per bucket;
+* ``gradtx-flat-static``: ``gradtx-flat`` under ``gradtx.static_hyperparams``;
 * ``gradtx-flat-hybrid``: as ``gradtx-flat``, but every leaf of two or more
   dimensions (the matrices the model multiplies by) in a bucket of its own
   (``ravel(params, group=...)``), the small leaves together: the dots then read

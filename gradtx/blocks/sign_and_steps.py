@@ -424,6 +424,7 @@ def fromage_rescale(learning_rate: float | Schedule) -> GradientTransformation:
 
         u ← (θ + u) / √(1 + α_t²) − θ = m u + (m − 1) θ,   m = 1 / √(1 + α_t²)
 
+    with m − 1 computed as −α_t² / (√(1 + α_t²) (1 + √(1 + α_t²))), free of cancellation;
     placed after ``scale_by_learning_rate(α)``, with the same α (number or schedule).
     Needs the params.
     """

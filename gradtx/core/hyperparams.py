@@ -242,7 +242,7 @@ def static_hyperparams(tx: GradientTransformation,
                        names: str | Iterable[str] | None = None) -> GradientTransformation:
     """``tx`` with its numeric hyperparameters compiled in as constants.
 
-    By default (see [`hyperparams`][gradtx.core.hyperparams]) every hyperparameter is a
+    By default every hyperparameter is a
     float32 scalar array in the state, so that
     [`set_hyperparams`][gradtx.set_hyperparams] changes it without recompiling. In the
     compiled step such a scalar is a runtime operand of every per-leaf kernel, and XLA
