@@ -233,3 +233,44 @@ def test_abstract_and_jitted_init_keep_the_constants():
                   tx.init(abstract)):
         assert jax.tree.structure(state) == jax.tree.structure(concrete)
         assert _folded_count(state) == 5
+
+
+@pytest.mark.parametrize("wrap", ["native", "compat"])
+def test_injected_hyperparameters_stay_in_the_state_the_others_fold(wrap):
+    if wrap == "native":
+        inject = gt.inject_hyperparams
+    else:
+        from gradtx.compat import optax as goptax
+        inject = goptax.inject_hyperparams
+    # every numeric argument is injected (settable each step), but those in static_args
+    make = lambda: inject(gt.adam, static_args="b2")(learning_rate=0.1, b1=0.8)  # noqa: E731
+    ref_updates, ref_state = _run(make(), PARAMS, {})
+    static = gt.static_hyperparams(make())
+    state = static.init(PARAMS)
+    folded = {p[-1] for p, e in entries(state).items() if isinstance(e.value, StaticValue)}
+    assert folded == {"b2"}
+    updates, new_state = _run(static, PARAMS, {})
+    assert jax.tree.structure(new_state) == jax.tree.structure(state)  # no retrace
+    _assert_bitwise(updates, ref_updates)
+    _assert_bitwise(unfold(new_state), ref_state)
+
+
+def test_a_static_state_is_sharded_like_the_default_less_its_scalars():
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    mesh = jax.make_mesh((8,), ("data",))
+    params = {"w": jax.device_put(jnp.ones((16, 4)), NamedSharding(mesh, P("data"))),
+              "b": jax.device_put(jnp.ones(8), NamedSharding(mesh, P()))}
+    make = lambda: gt.adamw(0.1)  # noqa: E731
+    default = gt.sharding.state_shardings(make(), params)
+    static = gt.sharding.state_shardings(gt.static_hyperparams(make()), params)
+    tx = gt.static_hyperparams(make())
+    assert jax.tree.structure(static) == jax.tree.structure(jax.eval_shape(tx.init, params))
+    specs = [sh.spec for sh in jax.tree.leaves(static)]
+    ref = [sh.spec for sh in jax.tree.leaves(default)]
+    assert [x for x in specs if x != P()] == [x for x in ref if x != P()]
+    assert len(ref) - len(specs) == 6  # b1, b2, eps, eps_root, weight decay, learning rate
+    state = jax.jit(tx.init, out_shardings=static)(params)
+    _, state = jax.jit(tx.update)(params, state, params)
+    assert state["adam"].mu["w"].sharding.spec == P("data", None)
