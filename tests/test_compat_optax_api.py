@@ -1198,6 +1198,18 @@ def test_transforms_module_has_optax_transforms_names():
     assert [n for n in missing if f"`optax.transforms.{n}`" not in guide] == []
 
 
+def test_schedules_module_is_importable_with_optax_schedules_names():
+    import importlib
+
+    module = importlib.import_module("gradtx.compat.optax.schedules")
+    assert module is goptax.schedules
+    theirs = {n for n in dir(optax.schedules) if not n.startswith("_")}
+    assert set(module.__all__) == theirs
+    for name in set(module.__all__) - {"StatefulSchedule"}:  # not top-level in optax either
+        assert getattr(module, name) is getattr(goptax, name), name
+    assert isinstance(module.WrappedSchedule(lambda t: t), module.StatefulSchedule)
+
+
 # ------------------------------------------------------------------------ microbatching
 
 MB = goptax.microbatching

@@ -8,9 +8,7 @@ provided, and where a result can differ, is listed in docs/migrating.md.
 
 # ruff: noqa: F401  (re-exports)
 
-from gradtx.blocks.per_example import per_example_global_norm_clip, per_example_layer_norm_clip
-from gradtx.compat.optax import _schedules as schedules
-from gradtx.compat.optax import microbatching, transforms, tree, tree_utils
+from gradtx.compat.optax import microbatching, schedules, transforms, tree, tree_utils
 from gradtx.compat.optax._alias import (
     adabelief,
     adadelta,
@@ -59,6 +57,10 @@ from gradtx.compat.optax._numerics import (
     safe_norm,
     safe_root_mean_squares,
     scale_gradient,
+)
+from gradtx.compat.optax._per_example import (
+    per_example_global_norm_clip,
+    per_example_layer_norm_clip,
 )
 from gradtx.compat.optax._schedules import (
     constant_schedule,

@@ -17,7 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import gradtx as gt
-from gradtx.blocks.extras import centralize, set_to_zero, zero_nans
+from gradtx.blocks.extras import centralize as _centralize
+from gradtx.blocks.extras import set_to_zero, zero_nans
 from gradtx.compat.optax import _states as st
 from gradtx.compat.optax._layout import Field, Step, at, optax_layout, stateless_layout
 from gradtx.compat.optax._wrappers import masked as _masked
@@ -192,6 +193,30 @@ def normalize_by_update_norm(scale_factor: float = 1.0, eps: float = 1e-6
         return jax.tree.map(lambda u: (u / denominator).astype(u.dtype), updates), state
 
     return GradientTransformation(lambda params: EmptyState(), update)
+
+
+def _centralize_discrete(u: Any, new: Any) -> Any:
+    """optax's centralization of an integer or bool array of rank ≥ 2 (in the floating
+    dtype of its mean); ``new``, gradtx's result, for any other leaf."""
+    dtype = getattr(u, "dtype", None)
+    if dtype is None or u.ndim < 2 or not (jnp.issubdtype(dtype, jnp.integer)
+                                           or jnp.issubdtype(dtype, jnp.bool_)):
+        return new
+    return u - u.mean(tuple(range(1, u.ndim)), keepdims=True)
+
+
+def centralize() -> GradientTransformation:
+    """optax.centralize: each array of rank ≥ 2, u ← u − mean(u) over every axis but the
+    first (vectors and scalars unchanged). Integer and bool arrays are centralized too, in
+    floating point (optax's mean promotes them), where gradtx's own ``centralize`` passes
+    them through as not trained."""
+    inner = _centralize()
+
+    def update(updates, state, params=None, **extra):
+        new, state = inner.update(updates, state, params, **extra)
+        return jax.tree.map(_centralize_discrete, updates, new), state
+
+    return GradientTransformation(inner.init, update)
 
 
 def keep_params_nonnegative() -> GradientTransformation:

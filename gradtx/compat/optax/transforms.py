@@ -7,7 +7,6 @@ Not provided: ``ConditionFn``, ``unitwise_clip`` and ``unitwise_norm`` (docs/mig
 
 # ruff: noqa: F401  (re-exports)
 
-from gradtx.blocks.per_example import per_example_global_norm_clip, per_example_layer_norm_clip
 from gradtx.compat.optax._layout import chain, named_chain
 from gradtx.compat.optax._monitoring import (
     MonitorState,
@@ -15,6 +14,10 @@ from gradtx.compat.optax._monitoring import (
     measure_with_ema,
     monitor,
     snapshot,
+)
+from gradtx.compat.optax._per_example import (
+    per_example_global_norm_clip,
+    per_example_layer_norm_clip,
 )
 from gradtx.compat.optax._states import (
     AddNoiseState,
