@@ -88,11 +88,16 @@ def per_example_layer_norm_clip(
     check_interval(owner, "global_l2_norm_clip", global_l2_norm_clip, low=0.0,
                    allow_schedule=False)
     check_bool(owner, "uniform", uniform)
-    leaves = _check_batched(owner, grads)
+    return _layer_clipped_sums(grads, _check_batched(owner, grads), global_l2_norm_clip,
+                               uniform)
+
+
+def _layer_clipped_sums(grads: Any, leaves: list[jax.Array], clip: Any, uniform: bool
+                        ) -> tuple[Any, Any]:
+    """``per_example_layer_norm_clip`` of ``leaves`` (the leaves of ``grads``), unchecked."""
     sizes = [g[0].size for g in leaves]
     total = sum(sizes)
-    out = [_clipped_sum([g], global_l2_norm_clip * ((1 / len(leaves)) if uniform
-                                                     else (d / total)) ** 0.5)
+    out = [_clipped_sum([g], clip * ((1 / len(leaves)) if uniform else (d / total)) ** 0.5)
            for g, d in zip(leaves, sizes, strict=True)]
     treedef = jax.tree.structure(grads)
     return (jax.tree.unflatten(treedef, [s[0] for s, _ in out]),

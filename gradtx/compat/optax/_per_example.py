@@ -11,7 +11,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx.blocks.per_example import _check_batched, _clipped_sum
+from gradtx.blocks.per_example import _check_batched, _clipped_sum, _layer_clipped_sums
 from gradtx.core.validate import _is_traced, check_bool, check_interval, check_number
 
 __all__ = ["per_example_global_norm_clip", "per_example_layer_norm_clip"]
@@ -59,11 +59,4 @@ def per_example_layer_norm_clip(
     _check_clip(owner, "global_l2_norm_clip", global_l2_norm_clip)
     check_bool(owner, "uniform", uniform)
     leaves = [_floating(g) for g in _check_batched(owner, grads)]
-    sizes = [g[0].size for g in leaves]
-    total = sum(sizes)
-    out = [_clipped_sum([g], global_l2_norm_clip * ((1 / len(leaves)) if uniform
-                                                     else (d / total)) ** 0.5)
-           for g, d in zip(leaves, sizes, strict=True)]
-    treedef = jax.tree.structure(grads)
-    return (jax.tree.unflatten(treedef, [s[0] for s, _ in out]),
-            jax.tree.unflatten(treedef, [n for _, n in out]))
+    return _layer_clipped_sums(grads, leaves, global_l2_norm_clip, uniform)
