@@ -274,3 +274,16 @@ def test_a_static_state_is_sharded_like_the_default_less_its_scalars():
     state = jax.jit(tx.init, out_shardings=static)(params)
     _, state = jax.jit(tx.update)(params, state, params)
     assert state["adam"].mu["w"].sharding.spec == P("data", None)
+
+
+def test_a_static_state_can_be_donated_and_every_buffer_is_reused():
+    import warnings
+
+    tx = gt.static_hyperparams(gt.chain(gt.clip_by_global_norm(1.0), gt.adamw(0.1)))
+    state = tx.init(PARAMS)
+    step = jax.jit(lambda g, s, p: tx.update(g, s, p), donate_argnums=(1,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Some donated buffers were not usable" fails here
+        _, new_state = step(_grads(PARAMS), state, PARAMS)
+    assert all(x.is_deleted() for x in jax.tree.leaves(state))
+    assert jax.tree.structure(new_state) == jax.tree.structure(state)
