@@ -774,19 +774,27 @@ FUNCTIONS = {
 }
 
 
+def both_libraries(cases):
+    """Each case's result with compat and with optax, computed in one batch."""
+    return batched({k: k for k in cases}, lambda name: (cases[name](goptax), cases[name](optax)))
+
+
+def assert_results_like_optax(results, name, atol):
+    ours, theirs = result(results, name)
+    assert paths(ours) == paths(theirs)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
+        assert_same_dtype(a, b, name)
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=atol)
+
+
 @pytest.fixture(scope="module")
 def functions():
-    return batched({k: k for k in FUNCTIONS},
-                   lambda name: (FUNCTIONS[name](goptax), FUNCTIONS[name](optax)))
+    return both_libraries(FUNCTIONS)
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_function_returns_what_optax_returns(name, functions):
-    ours, theirs = result(functions, name)
-    assert paths(ours) == paths(theirs)
-    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
-        assert_same_dtype(a, b, name)
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+    assert_results_like_optax(functions, name, atol=1e-7)
 
 
 def test_per_example_clipping_names_the_argument_and_the_batch_axis():
@@ -1273,17 +1281,12 @@ MICROBATCH_CASES = {
 
 @pytest.fixture(scope="module")
 def microbatched():
-    return batched({k: k for k in MICROBATCH_CASES},
-                   lambda name: (MICROBATCH_CASES[name](goptax), MICROBATCH_CASES[name](optax)))
+    return both_libraries(MICROBATCH_CASES)
 
 
 @pytest.mark.parametrize("name", sorted(MICROBATCH_CASES))
 def test_microbatching_returns_what_optax_returns(name, microbatched):
-    ours, theirs = result(microbatched, name)
-    assert paths(ours) == paths(theirs)
-    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
-        assert_same_dtype(a, b, name)
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
+    assert_results_like_optax(microbatched, name, atol=1e-6)
 
 
 def test_microbatching_names_and_signatures_are_optax_s():
