@@ -287,3 +287,30 @@ def test_a_static_state_can_be_donated_and_every_buffer_is_reused():
         _, new_state = step(_grads(PARAMS), state, PARAMS)
     assert all(x.is_deleted() for x in jax.tree.leaves(state))
     assert jax.tree.structure(new_state) == jax.tree.structure(state)
+
+
+@pytest.mark.parametrize("search", ["zoom", "backtracking"])
+def test_lbfgs_and_its_line_searches_are_bitwise_the_same(search):
+    def loss(p):
+        return sum(jnp.sum((x - 0.3) ** 2 * (1.0 + jnp.arange(x.size).reshape(x.shape)))
+                   for x in jax.tree.leaves(p))
+
+    line_search = None if search == "zoom" else gt.scale_by_backtracking_linesearch(
+        max_backtracking_steps=15)
+    make = lambda: gt.lbfgs(linesearch=line_search) if line_search else gt.lbfgs()  # noqa: E731
+
+    def run(tx):
+        params, state, out = PARAMS, tx.init(PARAMS), []
+        step = jax.jit(lambda p, s: tx.update(jax.grad(loss)(p), s, p, value=loss(p),
+                                              grad=jax.grad(loss)(p), value_fn=loss))
+        for _ in range(5):
+            u, state = step(params, state)
+            params = gt.apply_updates(params, u)
+            out.append(u)
+        return out, state
+
+    ref_updates, ref_state = run(make())
+    updates, state = run(gt.static_hyperparams(make()))
+    assert _folded_count(state) > 0
+    _assert_bitwise(updates, ref_updates)
+    _assert_bitwise(unfold(state), ref_state)
