@@ -314,3 +314,10 @@ def test_lbfgs_and_its_line_searches_are_bitwise_the_same(search):
     assert _folded_count(state) > 0
     _assert_bitwise(updates, ref_updates)
     _assert_bitwise(unfold(state), ref_state)
+
+
+def test_equal_static_values_hash_equal_nan_included():
+    a, b = StaticValue(float("nan"), np.float32), StaticValue(float("nan"), np.float32)
+    assert a == b and hash(a) == hash(b)
+    assert StaticValue(0.0, np.float32) != StaticValue(-0.0, np.float32)
+    assert StaticValue(0.5, np.float32) != StaticValue(0.5, np.float64)

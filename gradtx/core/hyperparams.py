@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx.core.base import _RAW, GradientTransformation, _counted
-from gradtx.core.validate import Interval, check_number, is_schedule
+from gradtx.core.validate import Interval, _is_traced, check_number, is_schedule
 
 __all__ = [
     "ScheduledValue",
@@ -85,8 +85,8 @@ class StaticValue:
         return (type(other) is StaticValue and self.dtype == other.dtype
                 and _same_bits(self.value, other.value))
 
-    def __hash__(self) -> int:
-        return hash((self.value, self.dtype))
+    def __hash__(self) -> int:  # of the bits, as __eq__ compares (each nan object hashes apart)
+        return hash((np.asarray(self.value).tobytes(), self.dtype))
 
     def __repr__(self) -> str:
         return f"StaticValue({self.value!r}, {self.dtype.name})"
@@ -157,7 +157,8 @@ class HyperParams:
         for name, v in self.values.items():
             if callable(v):
                 out[name] = ScheduledValue(jnp.array(v(0), dtype))
-            elif folding is not None and folding.wants(name) and not _is_traced(v):
+            elif (folding is not None and folding.wants(name)
+                  and not any(map(_is_traced, jax.tree.leaves(v)))):
                 out[name] = StaticValue.of(np.asarray(v, dtype))
             else:
                 out[name] = jnp.array(v, dtype)  # a copy: no state leaf aliases a user's array
@@ -206,10 +207,6 @@ class _Folding(NamedTuple):
 
 _FOLDING: contextvars.ContextVar[_Folding | None] = contextvars.ContextVar(
     "gradtx_folding", default=None)
-
-
-def _is_traced(value: Any) -> bool:
-    return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(value))
 
 
 @contextlib.contextmanager
@@ -314,16 +311,19 @@ def fold_hyperparams(state: Any, names: str | Iterable[str] | None = None) -> An
             raise ValueError(f"fold_hyperparams: hyperparameter {'/'.join(path)} is traced; "
                              "fold a concrete state, outside jit")
         targets[path] = StaticValue.of(value)
-    _check_names_found("fold_hyperparams", _replace(state, (), targets), wanted)
-    return _replace(state, (), targets)
+    folded = _replace(state, (), targets)
+    _check_names_found("fold_hyperparams", folded, wanted)
+    return folded
 
 
-def unfold_hyperparams(state: Any) -> Any:
+def unfold_hyperparams(state: Any, paths: Iterable[Path] | None = None) -> Any:
     """A copy of ``state`` whose [`StaticValue`][gradtx.StaticValue]
-    hyperparameters are scalar arrays again: the state of the transform without
+    hyperparameters (those at ``paths``, as ``gradtx.core.hyperparams.entries``
+    gives them; ``None``: all) are scalar arrays again: the state of the transform without
     [`static_hyperparams`][gradtx.static_hyperparams]."""
+    only = None if paths is None else set(paths)
     targets = {path: jnp.asarray(value.array()) for path, (value, _) in entries(state).items()
-               if isinstance(value, StaticValue)}
+               if isinstance(value, StaticValue) and (only is None or path in only)}
     return _replace(state, (), targets)
 
 

@@ -25,7 +25,7 @@ from jax import lax
 
 from gradtx.core import hyperparams
 from gradtx.core.base import GradientTransformation, Part, _increment, expect_state
-from gradtx.core.hyperparams import ScheduledValue, StaticValue
+from gradtx.core.hyperparams import ScheduledValue
 from gradtx.core.lift import per_array
 from gradtx.core.numerics import abs_sq, is_trainable
 from gradtx.core.tree import tree_zeros_like
@@ -575,12 +575,8 @@ def inject_hyperparams(
             targets = stored_targets(inner_state)  # raises now if a name cannot be set
             # an injected hyperparameter is set every step: one folded by an enclosing
             # static_hyperparams goes back into the state as an array
-            injected = {p for paths in targets.values() for p in paths}
-            unfold = {p: jnp.asarray(e.value.array())
-                      for p, e in hyperparams.entries(inner_state).items()
-                      if p in injected and isinstance(e.value, StaticValue)}
-            if unfold:
-                inner_state = hyperparams.replace(inner_state, unfold)
+            inner_state = hyperparams.unfold_hyperparams(
+                inner_state, [p for paths in targets.values() for p in paths])
             if targets:
                 h = {k: v for k, v in h.items() if k in targets}
             return unaliased(InjectHyperparamsState(
